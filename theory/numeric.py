@@ -1,0 +1,75 @@
+"""The one place where SymPy expressions become NumPy functions.
+
+Every number the package computes from a formula comes through :func:`lambdify`: the symbolic expression is
+the single source of truth, and this module only decides how it is printed as vectorized float64 NumPy code.
+
+Printing rules beyond SymPy's SciPy printer:
+
+* ``Heaviside(x)`` becomes ``numpy.heaviside(x, H0)`` (SymPy's convention H(0) = 1/2), ``Max``/``Min`` become
+  nested ``numpy.maximum``/``numpy.minimum`` (no stacking of temporaries);
+* package functions print themselves through a ``_numpy(printer, *args)`` hook (e.g. the angle between two
+  inputs, computed without cancellation; see :class:`theory.gaussian.Angle`);
+* package functions that need a runtime helper (the Gauss-Hermite fallback of
+  :class:`theory.gaussian.GaussianExpectation`) provide ``_numeric_helper() -> (key, callable, args)``; the
+  callable joins the namespace of the generated function and is called on the printed ``args``.
+"""
+
+from functools import lru_cache
+
+import sympy as sp
+from sympy.printing.numpy import SciPyPrinter
+
+__all__ = ["lambdify"]
+
+
+class _Printer(SciPyPrinter):
+    def __init__(self, helper_names):
+        super().__init__({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
+        self._helper_names = helper_names
+
+    def _print_Heaviside(self, expr):
+        h0 = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+        return f"{self._module_format('numpy.heaviside')}({self._print(expr.args[0])}, {self._print(h0)})"
+
+    def _nested(self, name, args):
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{self._module_format(name)}({out}, {self._print(a)})"
+        return out
+
+    def _print_Max(self, expr):
+        return self._nested("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("numpy.minimum", expr.args)
+
+    def _print_Function(self, expr):
+        if hasattr(expr, "_numpy"):
+            return expr._numpy(self, *expr.args)
+        if hasattr(expr, "_numeric_helper"):
+            key, _, args = expr._numeric_helper()
+            return f"{self._helper_names[key]}({', '.join(self._print(a) for a in args)})"
+        return super()._print_Function(expr)
+
+
+@lru_cache(maxsize=512)
+def _cached(args, expr):
+    namespace, names = {}, {}
+    for f in expr.atoms(sp.Function):
+        if hasattr(f, "_numeric_helper"):
+            key, helper, _ = f._numeric_helper()
+            if key not in names:
+                names[key] = f"_helper_{len(names)}"
+                namespace[names[key]] = helper
+    return sp.lambdify(args, expr, modules=[namespace, "scipy", "numpy"], printer=_Printer(names), cse=True)
+
+
+def lambdify(args, expr):
+    """Compile ``expr`` (a SymPy expression or a tuple of them) into a vectorized float64 NumPy function of ``args``.
+
+    Results are cached: lambdifying the same expression twice returns the same function.
+    """
+    args = tuple(args)
+    if isinstance(expr, (list, tuple)):
+        expr = sp.Tuple(*expr)
+    return _cached(args, sp.sympify(expr))
