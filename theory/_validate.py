@@ -7,8 +7,8 @@ import numpy as np
 __all__ = ["inputs", "count", "variance"]
 
 
-def inputs(x, name, d=None):
-    """A finite float64 matrix of shape (N, d)."""
+def inputs(x, name, d=None, d_name="the first input's dimension"):
+    """A finite float64 matrix of shape (N, d); ``d_name`` says where an expected ``d`` comes from."""
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -18,7 +18,7 @@ def inputs(x, name, d=None):
     if arr.shape[1] == 0:
         raise ValueError(f"{name}: the input dimension d must be at least 1, got shape {arr.shape}")
     if d is not None and arr.shape[1] != d:
-        raise ValueError(f"{name}: input dimension {arr.shape[1]} does not match the first input's dimension {d}")
+        raise ValueError(f"{name}: input dimension {arr.shape[1]} does not match {d_name} {d}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: inputs must be finite (found NaN or inf)")
     return arr

@@ -19,13 +19,14 @@ __all__ = ["Activation", "activation", "names"]
 
 
 def _vanishing_deltas_removed(expr):
-    """Use f(z) δ(cz) = f(0) δ(cz): e.g. the z·δ(z) left by differentiating z·H(z) vanishes."""
+    """Use f(z) δ(cz + e) = f(-e/c) δ(cz + e): e.g. the z·δ(z) left by differentiating z·H(z) vanishes."""
     out = []
     for term in sp.Add.make_args(sp.expand(expr)):
-        deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta)]
-        if len(deltas) == 1:
+        deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta) and len(f.args) == 1]
+        root = sp.solve(deltas[0].args[0], z) if len(deltas) == 1 and deltas[0].args[0].is_polynomial(z) else []
+        if len(root) == 1 and sp.degree(deltas[0].args[0], z) == 1:
             rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f is not deltas[0]])
-            term = rest.subs(z, 0) * deltas[0]
+            term = rest.subs(z, root[0]) * deltas[0]
         out.append(term)
     return sp.Add(*out)
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from .activations import Activation
+from .activations import Activation, activation
 from .numeric import lambdify
 from .symbols import q11, q12, q22, rho, z
 
@@ -307,13 +307,13 @@ class GaussianExpectation(sp.Function):
 
     def fdiff(self, argindex=1):
         a, c, b = self.args
-        dphi, dpsi = sp.diff(self.phi, z), sp.diff(self.psi, z)
+        dphi, dpsi = Activation(self.phi).derivative, Activation(self.psi).derivative
         if argindex == 2:
             return gaussian_expectation(dphi, dpsi, a, c, b)
         if argindex == 1:
-            return gaussian_expectation(sp.diff(dphi, z), self.psi, a, c, b) / 2
+            return gaussian_expectation(Activation(dphi).derivative, self.psi, a, c, b) / 2
         if argindex == 3:
-            return gaussian_expectation(self.phi, sp.diff(dpsi, z), a, c, b) / 2
+            return gaussian_expectation(self.phi, Activation(dpsi).derivative, a, c, b) / 2
         raise sp.ArgumentIndexError(self, argindex)
 
     def __reduce__(self):
@@ -348,14 +348,14 @@ def _quadrature(phi, psi):
 
 
 def _as_expr(f, name):
-    if isinstance(f, Activation):
-        return f.expr
+    if isinstance(f, (Activation, str)):
+        return activation(f).expr
     try:
         expr = sp.sympify(f)
     except (sp.SympifyError, TypeError) as err:
-        raise TypeError(f"{name}: expected an Activation or a SymPy expression in z, got {f!r}") from err
+        raise TypeError(f"{name}: expected an activation or a SymPy expression in z, got {f!r}") from err
     if not isinstance(expr, sp.Expr):
-        raise TypeError(f"{name}: expected an Activation or a SymPy expression in z, got {f!r}")
+        raise TypeError(f"{name}: expected an activation or a SymPy expression in z, got {f!r}")
     return expr
 
 

@@ -148,11 +148,6 @@ def _layer_functions(act, with_ntk):
     return lambdify(args, lay.nngp), lambdify(diag_args, lay.nngp_diag), f_kdot
 
 
-def _full(value, shape):
-    """A lambdified map returns a scalar where the formula is constant; broadcast it."""
-    return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
-
-
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk):
     act = _activation(activation)
     X1 = _validate.inputs(X1, "X1")
@@ -179,11 +174,11 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk):
             a, b = k11[:, None], k22[None, :]
             if with_ntk:
                 theta *= f_kdot(a, k12, b, sw, sb)
-            k12 = _full(f_nngp(a, k12, b, sw, sb), k12.shape)
+            k12 = f_nngp(a, k12, b, sw, sb)
             if with_ntk:
                 theta += k12
-            k11 = _full(f_nngp_diag(k11, sw, sb), k11.shape)
-            k22 = k11 if X2 is X1 else _full(f_nngp_diag(k22, sw, sb), k22.shape)
+            k11 = f_nngp_diag(k11, sw, sb)
+            k22 = k11 if X2 is X1 else f_nngp_diag(k22, sw, sb)
     return Kernel(np.array(k12, dtype=np.float64), theta)
 
 

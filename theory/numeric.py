@@ -16,6 +16,7 @@ Printing rules beyond SymPy's SciPy printer:
 
 from functools import lru_cache
 
+import numpy as np
 import sympy as sp
 from sympy.printing.numpy import SciPyPrinter
 
@@ -64,12 +65,28 @@ def _cached(args, expr):
     return sp.lambdify(args, expr, modules=[namespace, "scipy", "numpy"], printer=_Printer(names), cse=True)
 
 
+@lru_cache(maxsize=512)
+def _broadcasting(args, expr):
+    raw = _cached(args, expr)
+
+    def full(value, shape):
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
+
+    def function(*values):
+        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+        out = raw(*values)
+        return tuple(full(o, shape) for o in out) if isinstance(expr, sp.Tuple) else full(out, shape)
+
+    return function
+
+
 def lambdify(args, expr):
     """Compile ``expr`` (a SymPy expression or a tuple of them) into a vectorized float64 NumPy function of ``args``.
 
-    Results are cached: lambdifying the same expression twice returns the same function.
+    The function returns float64 arrays of the broadcast shape of its arguments (a constant expression too, as a
+    read-only broadcast view). Results are cached: lambdifying the same expression twice returns the same function.
     """
     args = tuple(args)
     if isinstance(expr, (list, tuple)):
         expr = sp.Tuple(*expr)
-    return _cached(args, sp.sympify(expr))
+    return _broadcasting(args, sp.sympify(expr))

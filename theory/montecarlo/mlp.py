@@ -1,0 +1,305 @@
+r"""Finite-width fully-connected networks in NumPy, batched over ensembles: the Monte-Carlo oracle.
+
+Convention (the one of :mod:`theory.kernels`; NTK parameterization). Input x in R^d, L nonlinearities, hidden
+widths n_0..n_{L-1}, output width n_L = ``out``:
+
+    z⁰ = σ_w W⁰ x / √d + σ_b b⁰,
+    z^l = σ_w W^l φ(z^{l-1}) / √n_{l-1} + σ_b b^l,      l = 1..L,     f = z^L,
+
+with all W, b entries iid N(0, 1), σ_w = √sigma_w2, σ_b = √sigma_b2. Depth 0 is f = z⁰ (W⁰: out×d). As the
+widths grow, the ensemble of functions f becomes the Gaussian process with covariance ``theory.nngp`` and the
+empirical NTK Σ_θ ∂f/∂θ ∂f/∂θ (θ = all W and b entries) tends to ``theory.nngp_ntk(...).ntk``.
+
+Every array carries a leading ensemble axis E (one network per index): W^l has shape (E, n_l, n_{l-1}) (with
+n_{-1} = d), b^l has shape (E, n_l), outputs have shape (E, N, out). Computations are batched matrix products over
+that axis; φ and φ' are the package's lambdified activation (:attr:`theory.activations.Activation.numpy`).
+"""
+
+import sys
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _validate
+from ..activations import activation as _activation
+
+__all__ = ["MLP", "Params", "Cache", "EnsembleKernels", "empirical_kernels"]
+
+#: The parameters of an ensemble: one ``(W, b)`` pair per layer, W of shape (E, fan_out, fan_in), b of (E, fan_out).
+Params = list[tuple[np.ndarray, np.ndarray]]
+
+_CHUNK_BYTES = 256 * 2**20
+
+
+class Cache(NamedTuple):
+    """What back-propagation needs from a forward pass.
+
+    ``inputs[l]`` is the input a^{l-1} of layer l = 0..L (a^{-1} = X of shape (N, d), a^{l-1} = φ(z^{l-1}) of
+    shape (E, N, n_{l-1})); ``pre[l]`` is the hidden pre-activation z^l, l = 0..L-1, of shape (E, N, n_l).
+    """
+
+    inputs: list
+    pre: list
+
+
+def _seed_sequence(seed):
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    return np.random.SeedSequence(_validate.count(seed, "seed"))
+
+
+def _network_seed(root, i):
+    """The i-th child of ``root``: what ``root.spawn(i + 1)[i]`` returns for a root that has spawned nothing."""
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size)
+
+
+def _widths(widths, name="widths"):
+    if isinstance(widths, (str, bytes)):
+        raise TypeError(f"{name}: expected a sequence of integers >= 1, got {widths!r}")
+    try:
+        widths = tuple(widths)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of integers >= 1, got {widths!r}") from None
+    return tuple(_validate.count(w, f"{name}[{i}]", 1) for i, w in enumerate(widths))
+
+
+class MLP:
+    r"""A fully-connected network of depth L = ``len(widths)`` in the NTK parameterization (see the module).
+
+    ``MLP(d, widths, activation, out, sigma_w2, sigma_b2)``: input dimension d, hidden widths n_0..n_{L-1}, output
+    width ``out``. The object holds no parameters: :meth:`init` draws an ensemble of them, the other methods take
+    it as their first argument.
+    """
+
+    def __init__(self, d, widths, activation="relu", out=1, sigma_w2=1.0, sigma_b2=0.0):
+        self.d = _validate.count(d, "d", 1)
+        self.widths = _widths(widths)
+        self.depth = len(self.widths)
+        self.out = _validate.count(out, "out", 1)
+        self.activation = _activation(activation)
+        self._phi, self._dphi = self.activation.numpy
+        self.sigma_w2 = _validate.variance(sigma_w2, "sigma_w2")
+        self.sigma_b2 = _validate.variance(sigma_b2, "sigma_b2")
+        self._sw, self._sb = np.sqrt(self.sigma_w2), np.sqrt(self.sigma_b2)
+
+    def __repr__(self):
+        return (f"MLP(d={self.d}, widths={self.widths}, activation={self.activation.name!r}, out={self.out}, "
+                f"sigma_w2={self.sigma_w2}, sigma_b2={self.sigma_b2})")
+
+    def _shapes(self):
+        """The (fan_out, fan_in) of W^l, l = 0..L."""
+        return list(zip((*self.widths, self.out), (self.d, *self.widths)))
+
+    def _parameter_count(self):
+        return sum(n_out * (n_in + 1) for n_out, n_in in self._shapes())
+
+    def init(self, seed, networks=1, *, start=0):
+        """Draw the parameters of networks ``start .. start + networks - 1`` of the ensemble named by ``seed``.
+
+        ``seed`` is an int >= 0 or a ``numpy.random.SeedSequence`` (the root). Network i draws from its own child
+        seed, the SeedSequence with spawn key ``root.spawn_key + (i,)`` (= ``SeedSequence(seed).spawn(n)[i]``):
+        ``numpy.random.default_rng(child).standard_normal`` fills W⁰, b⁰, W¹, b¹, ..., W^L, b^L in this order (each
+        W row-major). So network i is the same whatever ``networks`` and ``start`` are, i.e. whatever chunking a
+        caller uses, and the same for any σ_w², σ_b² and activation. Returns :data:`Params` with E = ``networks``.
+        """
+        root = _seed_sequence(seed)
+        networks = _validate.count(networks, "networks", 1)
+        start = _validate.count(start, "start")
+        params = [(np.empty((networks, n_out, n_in)), np.empty((networks, n_out))) for n_out, n_in in self._shapes()]
+        for e in range(networks):
+            rng = np.random.default_rng(_network_seed(root, start + e))
+            for W, b in params:
+                rng.standard_normal(out=W[e])
+                rng.standard_normal(out=b[e])
+        return params
+
+    def _ensemble_size(self, params):
+        """E, after checking that ``params`` fits this network."""
+        if len(params) != self.depth + 1:
+            raise ValueError(f"params: expected {self.depth + 1} (W, b) pairs for depth {self.depth}, "
+                             f"got {len(params)}")
+        E = np.shape(params[0][0])[0]
+        for l, ((W, b), (n_out, n_in)) in enumerate(zip(params, self._shapes())):
+            if np.shape(W) != (E, n_out, n_in) or np.shape(b) != (E, n_out):
+                raise ValueError(f"params[{l}]: expected W of shape {(E, n_out, n_in)} and b of shape {(E, n_out)}, "
+                                 f"got {np.shape(W)} and {np.shape(b)}")
+        return E
+
+    def _inputs(self, X, name):
+        return _validate.inputs(X, name, d=self.d, d_name="the network's input dimension d =")
+
+    def _layer(self, W, b, a):
+        """z = σ_w a W^T / √fan_in + σ_b b, batched: a is (N, fan_in) or (E, N, fan_in), z is (E, N, fan_out)."""
+        return (self._sw / np.sqrt(W.shape[2])) * (a @ W.transpose(0, 2, 1)) + self._sb * b[:, None, :]
+
+    def _forward(self, params, X):
+        inputs, pre = [X], []
+        for W, b in params[:-1]:
+            z = self._layer(W, b, inputs[-1])
+            pre.append(z)
+            inputs.append(self._phi(z))
+        return self._layer(*params[-1], inputs[-1]), Cache(inputs, pre)
+
+    def forward(self, params, X):
+        """``(f, cache)``: the outputs f = z^L of shape (E, N, out) on the (N, d) inputs X, and a :class:`Cache`."""
+        self._ensemble_size(params)
+        return self._forward(params, self._inputs(X, "X"))
+
+    def apply(self, params, X):
+        """The outputs f(X) of every network, shape (E, N, out)."""
+        return self.forward(params, X)[0]
+
+    def _backward(self, params, cache, top):
+        """δ^l = ∂(·)/∂z^l for l = 0..L, each (E, K, N, n_l), from δ^L = ``top`` of shape (E, K, N, out).
+
+        δ^{l-1} = (σ_w / √n_{l-1}) (δ^l W^l) ⊙ φ'(z^{l-1}); the K axis carries several output cotangents at once.
+        """
+        deltas = [top]
+        for (W, _), z in zip(params[:0:-1], cache.pre[::-1]):
+            E, K, N, n = deltas[-1].shape
+            back = (deltas[-1].reshape(E, K * N, n) @ W).reshape(E, K, N, W.shape[2])
+            deltas.append((self._sw / np.sqrt(W.shape[2])) * back * self._dphi(z)[:, None])
+        return deltas[::-1]
+
+    def grads(self, params, X, dloss_df):
+        """Gradients ``[(dW, db), ...]`` (shapes as ``params``) of a loss with ∂loss/∂f = ``dloss_df`` (E, N, out).
+
+        Back-propagation from δ^L = ∂loss/∂f: δ^{l-1} = (σ_w / √n_{l-1}) (W^l)^T δ^l ⊙ φ'(z^{l-1}); then, summed
+        over the N inputs, dW^l = (σ_w / √n_{l-1}) Σ_x δ^l(x) a^{l-1}(x)^T and db^l = σ_b Σ_x δ^l(x)
+        (a^{-1} = x, n_{-1} = d). Gradient descent is ``W - lr * dW``, ``b - lr * db``.
+        """
+        E = self._ensemble_size(params)
+        X = self._inputs(X, "X")
+        g = np.asarray(dloss_df, dtype=np.float64)
+        if g.shape != (E, X.shape[0], self.out):
+            raise ValueError(f"dloss_df: expected shape {(E, X.shape[0], self.out)} (E, N, out), got {g.shape}")
+        _, cache = self._forward(params, X)
+        deltas = [delta[:, 0] for delta in self._backward(params, cache, g[:, None])]
+        return [((self._sw / np.sqrt(W.shape[2])) * (delta.transpose(0, 2, 1) @ a), self._sb * delta.sum(axis=1))
+                for (W, _), delta, a in zip(params, deltas, cache.inputs)]
+
+    def _pair(self, params, X1, X2):
+        """Forward passes on X1 and X2 (the same object when X2 is None)."""
+        self._ensemble_size(params)
+        first = self._forward(params, self._inputs(X1, "X1"))
+        return first, first if X2 is None else self._forward(params, self._inputs(X2, "X2"))
+
+    def _unit_deltas(self, params, cache):
+        """δ^l_k = ∂f_k/∂z^l for all output units k at once (δ^L_k = e_k), each flattened to (E, N, out·n_l)."""
+        E, N, out = params[0][0].shape[0], cache.inputs[0].shape[0], self.out
+        top = np.broadcast_to(np.eye(out)[None, :, None, :], (E, out, N, out))
+        return [np.ascontiguousarray(d.transpose(0, 2, 1, 3)).reshape(E, N, -1)
+                for d in self._backward(params, cache, top)]
+
+    def _ntk(self, params, cache1, cache2):
+        """Θ(x, x') = Σ_l D^l(x, x') [σ_w² a^{l-1}(x)·a^{l-1}(x') / n_{l-1} + σ_b²], D^l = (1/out) Σ_k δ^l_k·δ^l_k'."""
+        deltas1 = self._unit_deltas(params, cache1)
+        deltas2 = deltas1 if cache2 is cache1 else self._unit_deltas(params, cache2)
+        theta = 0.0
+        for (W, _), d1, d2, a1, a2 in zip(params, deltas1, deltas2, cache1.inputs, cache2.inputs):
+            gram = a1 @ np.swapaxes(a2, -1, -2)
+            theta = theta + (d1 @ d2.transpose(0, 2, 1)) * (self.sigma_w2 / W.shape[2] * gram + self.sigma_b2)
+        return theta / self.out
+
+    def ntk(self, params, X1, X2=None):
+        r"""The empirical NTK of every network, shape (E, N, M), averaged over output units k:
+
+        Θ(x, x') = (1/out) Σ_k Σ_θ ∂f_k(x)/∂θ ∂f_k(x')/∂θ, computed layer by layer (never the Jacobian): the W^l
+        term is (σ_w²/n_{l-1}) (δ^l_k(x)·δ^l_k(x')) (a^{l-1}(x)·a^{l-1}(x')), the b^l term σ_b² δ^l_k(x)·δ^l_k(x'),
+        with δ^l_k = ∂f_k/∂z^l, a^{-1} = x, a^{l-1} = φ(z^{l-1}). X2 defaults to X1.
+        """
+        (_, c1), (_, c2) = self._pair(params, X1, X2)
+        return self._ntk(params, c1, c2)
+
+    def nngp(self, params, X1, X2=None):
+        """The empirical output second moment (1/out) Σ_k f_k(x) f_k(x') of every network, shape (E, N, M).
+
+        Its mean over an ensemble is an unbiased estimate of E[f(x) f(x')]. X2 defaults to X1.
+        """
+        (f1, _), (f2, _) = self._pair(params, X1, X2)
+        return self._nngp(f1, f2)
+
+    def _nngp(self, f1, f2):
+        return f1 @ f2.transpose(0, 2, 1) / self.out
+
+
+@dataclass(frozen=True)
+class EnsembleKernels:
+    """Per-network empirical kernels of an ensemble: ``nngp`` and ``ntk`` of shape (networks, N, M).
+
+    The ``*_mean`` properties average over networks; ``*_se`` are standard errors of those means, the sample
+    standard deviation (ddof=1) over √networks (NaN for a single network).
+    """
+
+    nngp: np.ndarray
+    ntk: np.ndarray
+
+    @staticmethod
+    def _se(samples):
+        if samples.shape[0] < 2:
+            return np.full(samples.shape[1:], np.nan)
+        return samples.std(axis=0, ddof=1) / np.sqrt(samples.shape[0])
+
+    @property
+    def nngp_mean(self):
+        return self.nngp.mean(axis=0)
+
+    @property
+    def nngp_se(self):
+        return self._se(self.nngp)
+
+    @property
+    def ntk_mean(self):
+        return self.ntk.mean(axis=0)
+
+    @property
+    def ntk_se(self):
+        return self._se(self.ntk)
+
+
+def _hidden_widths(width, depth):
+    if isinstance(width, (str, bytes)) or not np.iterable(width):
+        return (_validate.count(width, "width", 1),) * depth
+    widths = _widths(width, "width")
+    if len(widths) != depth:
+        raise ValueError(f"width: got {len(widths)} widths for depth {depth}")
+    return widths
+
+
+def _bytes_per_network(mlp, n1, n2):
+    """An upper estimate of one network's memory in :func:`empirical_kernels`: its parameters, the forward caches
+    and back-propagated deltas of its n1 + n2 inputs, and a few n1×n2 kernel temporaries."""
+    units = sum(mlp.widths) + mlp.out
+    return 8 * (mlp._parameter_count() + (n1 + n2) * units * (2 + 2 * mlp.out) + 4 * n1 * n2)
+
+
+def empirical_kernels(X1, X2=None, activation="relu", depth=1, width=512, networks=100, seed=0, sigma_w2=1.0,
+                      sigma_b2=0.0, out=1, chunk=None, progress=False):
+    """The empirical NNGP and NTK (see :meth:`MLP.nngp`, :meth:`MLP.ntk`) of an ensemble of ``networks`` MLPs.
+
+    The networks have depth ``depth``, hidden widths ``width`` (an int for all layers, or a sequence of ``depth``
+    ints) and the parameters of :meth:`MLP.init` with ``seed``. They are evaluated ``chunk`` at a time (by default
+    as many as keep the parameters and working arrays of a chunk within ~256 MB); the result does not depend on
+    ``chunk``. ``progress=True`` writes a "networks i/total" line to stderr. Returns :class:`EnsembleKernels`.
+    """
+    X1 = _validate.inputs(X1, "X1")
+    X2 = None if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
+    depth = _validate.count(depth, "depth")
+    mlp = MLP(X1.shape[1], _hidden_widths(width, depth), activation, out, sigma_w2, sigma_b2)
+    networks = _validate.count(networks, "networks", 1)
+    root = _seed_sequence(seed)
+    M = X1.shape[0] if X2 is None else X2.shape[0]
+    if chunk is None:
+        chunk = max(1, _CHUNK_BYTES // _bytes_per_network(mlp, X1.shape[0], M))
+    chunk = min(_validate.count(chunk, "chunk", 1), networks)
+    nngp, ntk = np.empty((networks, X1.shape[0], M)), np.empty((networks, X1.shape[0], M))
+    for start in range(0, networks, chunk):
+        stop = min(start + chunk, networks)
+        params = mlp.init(root, stop - start, start=start)
+        (f1, c1), (f2, c2) = mlp._pair(params, X1, X2)
+        nngp[start:stop] = mlp._nngp(f1, f2)
+        ntk[start:stop] = mlp._ntk(params, c1, c2)
+        if progress:
+            print(f"\rnetworks {stop}/{networks}", end="\n" if stop == networks else "", file=sys.stderr, flush=True)
+    return EnsembleKernels(nngp, ntk)
