@@ -255,6 +255,8 @@ def _trapezoid(phi, psi):
         a, c, b = np.broadcast_arrays(*(np.asarray(q, dtype=np.float64) for q in (a, c, b)))
         shape = a.shape
         a, c, b = (np.maximum(q.reshape(-1), 0) if q is not c else q.reshape(-1) for q in (a, c, b))
+        if phi is psi:  # E[φ(u)φ(v)] is symmetric in (a, b): make its quadrature symmetric too
+            a, b = np.minimum(a, b), np.maximum(a, b)
         sa, sb = np.sqrt(a), np.sqrt(b)
         norm = sa * sb
         r = np.clip(np.divide(c, norm, out=np.zeros_like(c), where=norm > 0), -1.0, 1.0)
@@ -339,7 +341,8 @@ def _rebuild(phi, psi, args):
 
 @lru_cache(maxsize=256)
 def _quadrature(phi, psi):
-    return _trapezoid(lambdify([z], phi), lambdify([z], psi))
+    f = lambdify([z], phi)
+    return _trapezoid(f, f if psi == phi else lambdify([z], psi))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import sympy as sp
 
 from . import _validate
 from .activations import activation as _activation
-from .gaussian import gaussian_expectation
+from .gaussian import Angle, gaussian_expectation
 from .numeric import lambdify
 from . import symbols as sym
 from .symbols import g11, g12, g22, q11, q12, q22
@@ -140,18 +140,132 @@ class Kernel(NamedTuple):
     ntk: np.ndarray | None
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Numerics. Near ρ = ±1 the angle θ = arccos(q12/√(q11 q22)) cannot be recovered from the kernel entries: the
+# determinant q11 q22 - q12² cancels, and activations whose maps are not smooth at ρ = ±1 (ReLU, |z|, step, ...)
+# see θ directly (K̇ = σ_w² (π - θ)/2π for ReLU), so a 1e-16 rounding of q12 becomes a 1e-8 error. For those
+# activations the recursion carries θ itself, through the angle map derived below, which has no cancellation.
+# --------------------------------------------------------------------------------------------------------------
+
+_PLAIN_ANGLE = Angle(q11, q12, q22)
+_SERIES_ORDER = 14  # Taylor terms of the gaps near θ = 0 and θ = π
+_SERIES_CUTOFF = sp.Rational(1, 20)  # below it the series is exact to ~1e-16; above, the direct form is
+
+
+_GAP_MINUS, _GAP_PLUS = sp.symbols("g_- g_+", nonnegative=True)
+
+
+def _angle_map(pair):
+    r"""The angle map θ -> θ' = Angle(K'11, K'12, K'22) of one layer, in pieces that never cancel.
+
+    ``pair`` is E[φ(u)φ(v)] in q11, q12, q22 and Angle(q11, q12, q22). With A = E[φ(u)²] on each side,
+    G = √(K'11 K'22) - K'12 and H = √(K'11 K'22) + K'12 give θ' = π/2 - atan2(H - G, 2√(GH)), and, multiplied
+    by D = √(K'11 K'22) + σ_b² + σ_w² √(A11 A22) > 0 (θ' only depends on G/H),
+
+        D·G = σ_b² σ_w² (√A11 - √A22)² + σ_w² D g₋,      g₋ = √(A11 A22) - E12,
+        D·H = σ_b² σ_w² (√A11 - √A22)² + D (2σ_b² + σ_w² g₊),   g₊ = √(A11 A22) + E12,
+
+    sums of non-negative terms. The gaps g∓ cancel where they vanish: g₋ near θ = 0 (and near θ = π for even φ),
+    g₊ near θ = π (odd φ). Within ``_SERIES_CUTOFF`` of 0 and of π their Taylor series replace them.
+    When everything vanishes (zero variances) θ' = π/2, i.e. ρ := 0.
+
+    Returns ``(combine, minus, plus)``: θ' in (q11, q22, g₋, g₊, σ_w², σ_b²), and each gap in (q11, q22, θ) as a
+    triple (direct form, series at θ = 0, series at θ = π), the series in Horner form.
+    """
+    e = pair.xreplace({_PLAIN_ANGLE: sym.theta}).xreplace({q12: sp.sqrt(q11 * q22) * sp.cos(sym.theta)})
+    a11 = sp.simplify(pair.xreplace({q12: q11, q22: q11}))
+    a22 = a11.xreplace({q11: q22})
+    root = sp.sqrt(a11 * a22)
+    eps = sp.Dummy("epsilon", nonnegative=True)
+
+    def forms(gap):
+        at_zero = sp.series(gap, sym.theta, 0, _SERIES_ORDER).removeO()
+        at_pi = sp.series(gap.xreplace({sym.theta: sp.pi - eps}), eps, 0, _SERIES_ORDER).removeO()
+        return gap, sp.horner(at_zero, sym.theta), sp.horner(at_pi, eps).xreplace({eps: sp.pi - sym.theta})
+
+    sw, sb = sym.sigma_w2, sym.sigma_b2
+    d = sp.sqrt((sb + sw * a11) * (sb + sw * a22)) + sb + sw * root
+    spread = sb * sw * (sp.sqrt(a11) - sp.sqrt(a22)) ** 2
+    # evaluate=False: SymPy would otherwise try (slowly, and in vain) to decide the signs of large expressions
+    g = sp.Max(0, spread + sw * d * _GAP_MINUS, evaluate=False)
+    h = sp.Max(0, spread + d * (2 * sb + sw * _GAP_PLUS), evaluate=False)
+    return sp.pi / 2 - sp.atan2(h - g, 2 * sp.sqrt(g * h)), forms(root - e), forms(root + e)
+
+
+class _AngleStep:
+    """The numeric angle map: gaps directly, their series on the pairs within the cutoff of 0 or π, combined."""
+
+    def __init__(self, pair):
+        combine, minus, plus = _angle_map(pair)
+        gap_args = (q11, q22, sym.theta)
+        self.combine = lambdify((q11, q22, _GAP_MINUS, _GAP_PLUS, sym.sigma_w2, sym.sigma_b2), combine)
+        self.minus = [lambdify(gap_args, form) for form in minus]
+        self.plus = [lambdify(gap_args, form) for form in plus]
+
+    @staticmethod
+    def _gap(forms, a, b, theta):
+        direct, at_zero, at_pi = forms
+        out = np.array(direct(a, b, theta))
+        cutoff = float(_SERIES_CUTOFF)
+        for series, near in ((at_zero, theta < cutoff), (at_pi, np.pi - theta < cutoff)):
+            if near.any():
+                out[near] = series(np.broadcast_to(a, theta.shape)[near], np.broadcast_to(b, theta.shape)[near],
+                                   theta[near])
+        return out
+
+    def __call__(self, a, b, theta, sw, sb):
+        return self.combine(a, b, self._gap(self.minus, a, b, theta), self._gap(self.plus, a, b, theta), sw, sb)
+
+
+class _Numeric(NamedTuple):
+    """Lambdified layer maps. With ``angle`` set, ``nngp`` and ``kdot`` take θ after q22."""
+
+    nngp: object
+    kdot: object
+    diag: object
+    angle: object
+
+
 @lru_cache(maxsize=128)
-def _layer_functions(act, with_ntk):
+def _numeric(act, with_ntk):
     lay = layer(act)
-    args, diag_args = (q11, q12, q22, sym.sigma_w2, sym.sigma_b2), (q11, sym.sigma_w2, sym.sigma_b2)
-    f_kdot = lambdify(args, lay.kdot) if with_ntk else None
-    return lambdify(args, lay.nngp), lambdify(diag_args, lay.nngp_diag), f_kdot
+    sw_sb = (sym.sigma_w2, sym.sigma_b2)
+    carried = lay.nngp.has(_PLAIN_ANGLE) or (with_ntk and lay.kdot.has(_PLAIN_ANGLE))
+    args = (q11, q12, q22, sym.theta) + sw_sb if carried else (q11, q12, q22) + sw_sb
+
+    def compile_(expr):
+        return lambdify(args, expr.xreplace({_PLAIN_ANGLE: sym.theta}))
+
+    return _Numeric(compile_(lay.nngp), compile_(lay.kdot) if with_ntk else None,
+                    lambdify((q11,) + sw_sb, lay.nngp_diag),
+                    _AngleStep(gaussian_expectation(act, act)) if carried else None)
+
+
+@lru_cache(maxsize=1)
+def _input_angle_map():
+    """The angle map of the input layer K⁰ = σ_b² + σ_w² x·x'/d: the identity's, in (g11, g22, θ_x)."""
+    return _AngleStep(sp.sqrt(q11 * q22) * sp.cos(_PLAIN_ANGLE))
+
+
+def _input_angles(X1, X2, g11, g12, g22):
+    """The angle between the inputs: arccos from the Gram matrix, and Kahan's 2·atan2(|x̂ - x̂'|, |x̂ + x̂'|) for the
+    near-colinear pairs, where the Gram matrix has lost the digits. π/2 when an input is zero."""
+    norm = np.sqrt(np.outer(g11, g22))
+    cos = np.clip(np.divide(g12, norm, out=np.zeros_like(g12), where=norm > 0), -1.0, 1.0)
+    theta = np.arccos(cos)
+    i, j = np.nonzero(np.abs(cos) > 0.99)
+    u = X1[i] / np.linalg.norm(X1[i], axis=1, keepdims=True)
+    v = X2[j] / np.linalg.norm(X2[j], axis=1, keepdims=True)
+    theta[i, j] = 2 * np.arctan2(np.linalg.norm(u - v, axis=1), np.linalg.norm(u + v, axis=1))
+    return theta
 
 
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk):
     act = _activation(activation)
     X1 = _validate.inputs(X1, "X1")
     X2 = X1 if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
+    if X2 is not X1 and np.array_equal(X1, X2):
+        X2 = X1
     depth = _validate.count(depth, "depth")
     sw = _validate.variance(sigma_w2, "sigma_w2")
     sb = _validate.variance(sigma_b2, "sigma_b2")
@@ -160,26 +274,32 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk):
                          "colinear inputs; use theory.nngp for the NNGP alone")
     if act.parameters:
         raise ValueError(f"activation {act.name}: give numbers for its parameters to evaluate kernels")
-    f_nngp, f_nngp_diag, f_kdot = _layer_functions(act, with_ntk)
+    num = _numeric(act, with_ntk)
     d = X1.shape[1]
-    k11 = np.einsum("ij,ij->i", X1, X1) / d
-    k22 = k11 if X2 is X1 else np.einsum("ij,ij->i", X2, X2) / d
-    k12 = X1 @ X2.T / d
+    g11 = np.einsum("ij,ij->i", X1, X1) / d
+    g22 = g11 if X2 is X1 else np.einsum("ij,ij->i", X2, X2) / d
+    g12 = X1 @ X2.T / d
     if X2 is X1:
-        np.fill_diagonal(k12, k11)  # x·x computed once, so the diagonal is exactly at ρ = 1
-    k11, k12, k22 = (sb + sw * k for k in (k11, k12, k22))
-    theta = k12.copy() if with_ntk else None
+        np.fill_diagonal(g12, g11)  # x·x computed once, so the diagonal is exactly at ρ = 1
+    k11, k12, k22 = (sb + sw * g for g in (g11, g12, g22))
+    angle = None
+    if num.angle is not None:
+        angle = _input_angle_map()(g11[:, None], g22[None, :], _input_angles(X1, X2, g11, g12, g22), sw, sb)
+    ntk = k12.copy() if with_ntk else None
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(depth):
             a, b = k11[:, None], k22[None, :]
+            args = (a, k12, b) if angle is None else (a, k12, b, angle)
             if with_ntk:
-                theta *= f_kdot(a, k12, b, sw, sb)
-            k12 = f_nngp(a, k12, b, sw, sb)
+                ntk *= num.kdot(*args, sw, sb)
+            k12 = num.nngp(*args, sw, sb)
+            if angle is not None:
+                angle = num.angle(a, b, angle, sw, sb)
             if with_ntk:
-                theta += k12
-            k11 = f_nngp_diag(k11, sw, sb)
-            k22 = k11 if X2 is X1 else f_nngp_diag(k22, sw, sb)
-    return Kernel(np.array(k12, dtype=np.float64), theta)
+                ntk += k12
+            k11 = num.diag(k11, sw, sb)
+            k22 = k11 if X2 is X1 else num.diag(k22, sw, sb)
+    return Kernel(np.array(k12, dtype=np.float64), ntk)
 
 
 def nngp(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0):

@@ -12,7 +12,7 @@ __all__ = [
     "q11", "q12", "q22",
     "g11", "g12", "g22",
     "sigma_w2", "sigma_b2",
-    "n", "eta", "t", "rho",
+    "theta", "n", "eta", "t", "rho",
 ]
 
 
@@ -42,6 +42,9 @@ g12 = sp.Symbol("g_12", real=True)
 #: Weight and bias variances of the NTK parameterization.
 sigma_w2 = _Scalar("sigma_w^2", positive=True)
 sigma_b2 = _Scalar("sigma_b^2", nonnegative=True)
+
+#: The angle between two inputs in feature space, θ = arccos(q12/√(q11 q22)) in [0, π].
+theta = sp.Symbol("theta", nonnegative=True)
 
 #: Width, learning rate, time (or step), correlation.
 n = sp.Symbol("n", positive=True, integer=True)

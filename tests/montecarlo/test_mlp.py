@@ -303,3 +303,15 @@ def test_depth_one_ensemble_means_match_the_infinite_width_kernels(activation):
     exact = theory.nngp_ntk(X, activation=activation, depth=1, sigma_w2=1.5, sigma_b2=0.3)
     assert np.all(np.abs(result.nngp_mean - exact.nngp) < 5 * result.nngp_se)
     assert np.all(np.abs(result.ntk_mean - exact.ntk) < 5 * result.ntk_se)
+
+
+def test_the_feature_kernel_and_the_output_product_estimate_the_same_covariance():
+    """MLP.nngp is E[f(x) f(x') | hidden features]; averaged over networks it must agree with f(x) f(x')."""
+    X = np.array([[1.0, 0.5, -0.2], [-0.3, 0.8, 0.1], [0.4, 0.4, 0.4]])
+    mlp = MLP(3, (8, 8), "tanh", out=2, sigma_w2=1.4, sigma_b2=0.2)
+    params = mlp.init(7, networks=4000)
+    f = mlp.apply(params, X)
+    product = np.einsum("eik,ejk->eij", f, f) / 2
+    difference = product - mlp.nngp(params, X)
+    z = difference.mean(axis=0) / (difference.std(axis=0, ddof=1) / np.sqrt(len(difference)))
+    assert np.all(np.abs(z) < 5), z

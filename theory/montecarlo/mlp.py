@@ -213,15 +213,20 @@ class MLP:
         return self._ntk(params, c1, c2)
 
     def nngp(self, params, X1, X2=None):
-        """The empirical output second moment (1/out) Σ_k f_k(x) f_k(x') of every network, shape (E, N, M).
+        """The empirical NNGP of every network, shape (E, N, M): the output covariance given its hidden features,
 
-        Its mean over an ensemble is an unbiased estimate of E[f(x) f(x')]. X2 defaults to X1.
+        K̂(x, x') = E_{W^L, b^L}[f_k(x) f_k(x')] = σ_b² + σ_w² a^{L-1}(x)·a^{L-1}(x') / n_{L-1}
+
+        (a^{-1} = x, n_{-1} = d at depth 0), the kernel of the readout layer. Its mean over an ensemble equals
+        E[f(x) f(x')] exactly, and it fluctuates O(n^{-1/2}) where f(x) f(x') fluctuates O(1). X2 defaults to X1.
         """
-        (f1, _), (f2, _) = self._pair(params, X1, X2)
-        return self._nngp(f1, f2)
+        (_, c1), (_, c2) = self._pair(params, X1, X2)
+        return self._nngp(params, c1, c2)
 
-    def _nngp(self, f1, f2):
-        return f1 @ f2.transpose(0, 2, 1) / self.out
+    def _nngp(self, params, cache1, cache2):
+        a1, a2 = cache1.inputs[-1], cache2.inputs[-1]  # at depth 0 the inputs, without an ensemble axis
+        kernel = self.sigma_w2 / a1.shape[-1] * (a1 @ np.swapaxes(a2, -1, -2)) + self.sigma_b2
+        return np.broadcast_to(kernel, (len(params[0][0]),) + kernel.shape[-2:])
 
 
 @dataclass(frozen=True)
@@ -297,8 +302,8 @@ def empirical_kernels(X1, X2=None, activation="relu", depth=1, width=512, networ
     for start in range(0, networks, chunk):
         stop = min(start + chunk, networks)
         params = mlp.init(root, stop - start, start=start)
-        (f1, c1), (f2, c2) = mlp._pair(params, X1, X2)
-        nngp[start:stop] = mlp._nngp(f1, f2)
+        (_, c1), (_, c2) = mlp._pair(params, X1, X2)
+        nngp[start:stop] = mlp._nngp(params, c1, c2)
         ntk[start:stop] = mlp._ntk(params, c1, c2)
         if progress:
             print(f"\rnetworks {stop}/{networks}", end="\n" if stop == networks else "", file=sys.stderr, flush=True)
