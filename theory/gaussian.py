@@ -85,6 +85,9 @@ class Angle(sp.Function):
         a, c, b = (printer._print(x) for x in self.args)
         return rf"\theta\left({a}, {c}, {b}\right)"
 
+    def _pretty(self, printer):
+        return printer._print_Function(self, func_name="θ")
+
     def _numpy(self, printer, a, c, b):
         np_ = printer._module_format("numpy")
         a, c, b = (printer._print(x) for x in (a, c, b))

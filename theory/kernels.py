@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
-from . import _validate
+from . import _validate, latex
 from .activations import activation as _activation
 from .gaussian import Angle, gaussian_expectation
 from .numeric import lambdify
@@ -100,10 +100,10 @@ class KernelRecursion:
 
     @cached_property
     def equations(self):
-        """The recursion as a list of ``sympy.Eq``, one block per layer, in per-layer symbols K^{(l)}_{ab}, Θ^{(l)}."""
+        """The recursion as a list of ``sympy.Eq``, one block per layer, in per-layer symbols K_ab^(l), Theta_12^(l)."""
         def syms(l):
-            return (sp.Symbol(f"K^{{({l})}}_{{11}}", positive=True), sp.Symbol(f"K^{{({l})}}_{{12}}", real=True),
-                    sp.Symbol(f"K^{{({l})}}_{{22}}", positive=True), sp.Symbol(f"\\Theta^{{({l})}}_{{12}}", real=True))
+            return (sp.Symbol(f"K_11^({l})", positive=True), sp.Symbol(f"K_12^({l})", real=True),
+                    sp.Symbol(f"K_22^({l})", positive=True), sp.Symbol(f"Theta_12^({l})", real=True))
 
         k11, k12, k22, th = syms(0)
         eqs = [sp.Eq(k11, _input_kernel(g11).xreplace(self._params), evaluate=False),
@@ -118,8 +118,7 @@ class KernelRecursion:
 
     def latex(self):
         """The equations as a LaTeX ``aligned`` block."""
-        rows = [rf"{sp.latex(e.lhs)} &= {sp.latex(e.rhs)}" for e in self.equations]
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return latex.latex(self.equations)
 
     def _repr_latex_(self):
         return f"$\\displaystyle {self.latex()}$"

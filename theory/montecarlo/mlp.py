@@ -15,13 +15,13 @@ n_{-1} = d), b^l has shape (E, n_l), outputs have shape (E, N, out). Computation
 that axis; φ and φ' are the package's lambdified activation (:attr:`theory.activations.Activation.numpy`).
 """
 
-import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import _validate
+from .._progress import Progress
 from ..activations import activation as _activation
 
 __all__ = ["MLP", "Params", "Cache", "EnsembleKernels", "empirical_kernels"]
@@ -286,7 +286,7 @@ def empirical_kernels(X1, X2=None, activation="relu", depth=1, width=512, networ
     The networks have depth ``depth``, hidden widths ``width`` (an int for all layers, or a sequence of ``depth``
     ints) and the parameters of :meth:`MLP.init` with ``seed``. They are evaluated ``chunk`` at a time (by default
     as many as keep the parameters and working arrays of a chunk within ~256 MB); the result does not depend on
-    ``chunk``. ``progress=True`` writes a "networks i/total" line to stderr. Returns :class:`EnsembleKernels`.
+    ``chunk``. ``progress=True`` shows a progress bar on stderr. Returns :class:`EnsembleKernels`.
     """
     X1 = _validate.inputs(X1, "X1")
     X2 = None if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
@@ -299,12 +299,13 @@ def empirical_kernels(X1, X2=None, activation="relu", depth=1, width=512, networ
         chunk = max(1, _CHUNK_BYTES // _bytes_per_network(mlp, X1.shape[0], M))
     chunk = min(_validate.count(chunk, "chunk", 1), networks)
     nngp, ntk = np.empty((networks, X1.shape[0], M)), np.empty((networks, X1.shape[0], M))
+    bar = Progress(networks, "networks", enabled=progress)
     for start in range(0, networks, chunk):
         stop = min(start + chunk, networks)
         params = mlp.init(root, stop - start, start=start)
         (_, c1), (_, c2) = mlp._pair(params, X1, X2)
         nngp[start:stop] = mlp._nngp(params, c1, c2)
         ntk[start:stop] = mlp._ntk(params, c1, c2)
-        if progress:
-            print(f"\rnetworks {stop}/{networks}", end="\n" if stop == networks else "", file=sys.stderr, flush=True)
+        bar.update(stop)
+    bar.close()
     return EnsembleKernels(nngp, ntk)

@@ -1,0 +1,11 @@
+"""The claims registry: every topic's claims, run by ``theory verify``.
+
+Importing this package registers the claims of every topic module listed here.
+"""
+
+from . import kernels  # noqa: F401  (registers the core claims)
+from .base import (SIZES, Claim, Outcomes, Result, bootstrap, claim, compare, compare_all, power_law, registry, run,
+                   seed_for, select, sized, verify)
+
+__all__ = ["SIZES", "Claim", "Outcomes", "Result", "bootstrap", "claim", "compare", "compare_all", "power_law",
+           "registry", "run", "seed_for", "select", "sized", "verify"]

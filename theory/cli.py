@@ -1,0 +1,130 @@
+"""The ``theory`` command: ``verify`` the registered claims, ``derive`` a topic, build the ``derivations``.
+
+Exit codes: 0 success (every selected claim holds), 1 a claim fails, 2 a usage error (one line on stderr).
+"""
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _verify(args):
+    from . import claims, report
+
+    if args.list:
+        for c in claims.select(args.patterns):
+            print(f"{c.id:32s} {c.statement}")
+        return 0
+    size = "quick" if args.quick else "full" if args.full else "default"
+    start = time.perf_counter()
+    outcomes = claims.verify(args.patterns, args.seed, size, progress=not args.no_progress)
+    header = f"seed {args.seed}, {size} size, {len(outcomes)} claims, {time.perf_counter() - start:.0f} s"
+    if args.json:
+        json.dump({"passed": outcomes.passed, "seed": args.seed, "size": size, "claims": [
+            {"id": c.id, "statement": c.statement, "source": c.source, "prediction": r.prediction,
+             "estimate": r.estimate, "stderr": r.stderr, "interval": r.interval, "criterion": r.criterion,
+             "passed": r.passed, "seconds": round(s, 3)} for c, r, s in outcomes]}, sys.stdout, indent=1)
+        print()
+    else:
+        print(outcomes, end="\n\n")
+        for c, r, _ in outcomes:
+            print(f"{c.id}: {r.criterion}")
+        failed = [c.id for c, r, _ in outcomes if not r.passed]
+        print(f"\n{header}: " + (f"{len(failed)} FAILED ({', '.join(failed)})" if failed else "every claim holds"))
+    if args.report:
+        md, tex, figures = report.write(args.report, outcomes, header)
+        note = report.SKIPPED if figures is None else f"{len(figures)} figures"
+        print(f"report: {md}, {tex} ({note})", file=sys.stderr)
+    return 0 if outcomes.passed else 1
+
+
+def _derive(args):
+    from .derive import render, topics
+
+    chosen = topics()[args.topic]
+    options = {o.name: getattr(args, o.name) for o in chosen.options}
+    try:
+        result = chosen.derive(**options)
+    except (ValueError, TypeError) as err:
+        print(f"theory derive {args.topic}: error: {err}", file=sys.stderr)
+        return 2
+    print(render(result, latex=args.latex))
+    return 0
+
+
+def _derivations(args):
+    from .derivations import build, documents
+
+    try:
+        names = args.topics or sorted(documents(args.dir))
+        for name in names:
+            for path in build(name, args.dir):
+                print(path)
+    except ValueError as err:
+        print(f"theory derivations: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser():
+    from .derive import topics
+
+    parser = _Parser(prog="theory", description="Derive the formulas of wide-network theory, export them as "
+                     "LaTeX, and verify them against finite networks.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    verify = commands.add_parser("verify", help="run the registered claims and print a table")
+    verify.add_argument("patterns", nargs="*", help="claim ids, prefixes (ntk) or globs (nngp.*); default: all")
+    verify.add_argument("--seed", type=int, default=0, help="the run's seed (results are deterministic given it)")
+    size = verify.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small experiments (smoke test)")
+    size.add_argument("--full", action="store_true", help="large experiments (tighter statistics, slower)")
+    verify.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    verify.add_argument("--report", metavar="DIR", help="write report.md, report.tex and figures/ into DIR")
+    verify.add_argument("--list", action="store_true", help="list the selected claims without running them")
+    verify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    verify.set_defaults(run=_verify)
+
+    derive = commands.add_parser("derive", help="print a derived expression (pretty text, or LaTeX)")
+    derive_topics = derive.add_subparsers(dest="topic", required=True, parser_class=_Parser, metavar="TOPIC")
+    for t in topics().values():
+        p = derive_topics.add_parser(t.name, help=t.help, description=t.help)
+        for o in t.options:
+            flag = "--" + o.name.replace("_", "-")
+            if o.parse is None:
+                p.add_argument(flag, dest=o.name, action="store_true", help=o.help)
+            else:
+                p.add_argument(flag, dest=o.name, default=o.default, type=o.parse, help=f"{o.help} (default: {o.default})")
+        p.add_argument("--latex", action="store_true", help="print LaTeX instead of pretty text")
+    derive.set_defaults(run=_derive)
+
+    documents = commands.add_parser("derivations", help="build the derivation documents")
+    build = documents.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    b = build.add_parser("build", help="run documents and write DIR/build/TOPIC.tex and .md")
+    b.add_argument("topics", nargs="*", help="document names (default: all in DIR)")
+    b.add_argument("--dir", default="derivations", help="the folder of the documents (default: derivations)")
+    documents.set_defaults(run=_derivations)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as err:  # e.g. a claim pattern that matches nothing
+        print(f"theory {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
