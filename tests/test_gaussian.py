@@ -255,3 +255,15 @@ def test_monomial_activation_rejects_bad_degrees(k):
     assert activation("monomial", k).expr == z**k
     with pytest.raises(ValueError, match="degree"):
         activation("monomial", -k - 1)
+
+
+def test_powers_of_a_step_reduce_so_relu_moments_are_closed():
+    """H(z)^k = H(z) a.e., so E[relu(u)^4] = E[u^4]/2 = 3 q²/2 and E[relu(u)² relu(v)²] are closed forms."""
+    relu = activation("relu").expr
+    assert gaussian_expectation(relu**4, 1) == 3 * q11**2 / 2
+    fourth = gaussian_expectation(relu**2, relu**2)
+    assert not fourth.atoms(GaussianExpectation)
+    value = float(lambdify((q11, q12, q22), fourth)(1.2, 0.5, 0.8))
+    reference = gaussian_expectation_quadrature(lambda x: np.maximum(x, 0) ** 2, lambda x: np.maximum(x, 0) ** 2,
+                                                1.2, 0.5, 0.8)
+    assert value == pytest.approx(reference, rel=1e-10)

@@ -135,6 +135,9 @@ def _factor(expr):
             exponent += f.args[0]
         elif base is None and isinstance(f, sp.Heaviside) and f.args[0] == z:
             base = "H"
+        elif base is None and f.is_Pow and isinstance(f.base, sp.Heaviside) and f.base.args[0] == z \
+                and f.exp.is_integer and f.exp.is_positive:
+            base = "H"  # H(z)^k = H(z) almost everywhere
         elif base is None and isinstance(f, sp.DiracDelta) and len(f.args) == 1:
             c = f.args[0] / z
             if c.has(z):

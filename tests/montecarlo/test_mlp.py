@@ -34,25 +34,28 @@ def _flat(params, e):
     return np.concatenate([np.concatenate([W[e].ravel(), b[e]]) for W, b in params])
 
 
-def _oracle_f(theta, X, shapes, phi, sigma_w2, sigma_b2):
-    """f(X) of shape (N, out) from the flat (possibly complex) parameter vector θ, written from the definition."""
+def _oracle_f(theta, X, shapes, phi, sigma_w2, sigma_b2, multipliers=None):
+    """f(X) of shape (N, out) from the flat (possibly complex) parameter vector θ, written from the definition.
+
+    Layer l multiplies its weights by σ_w/√fan_in, or by ``multipliers[l]`` when given."""
     a, pos = X.astype(complex), 0
     for l, (n_out, n_in) in enumerate(shapes):
         W = theta[pos:pos + n_out * n_in].reshape(n_out, n_in)
         b = theta[pos + n_out * n_in:pos + n_out * (n_in + 1)]
         pos += n_out * (n_in + 1)
-        z = np.sqrt(sigma_w2) * a @ W.T / np.sqrt(n_in) + np.sqrt(sigma_b2) * b
+        m = np.sqrt(sigma_w2 / n_in) if multipliers is None else multipliers[l]
+        z = m * a @ W.T + np.sqrt(sigma_b2) * b
         a = z if l == len(shapes) - 1 else phi(z)
     return a
 
 
-def _oracle_jacobian(theta, X, shapes, phi, sigma_w2, sigma_b2):
+def _oracle_jacobian(theta, X, shapes, phi, sigma_w2, sigma_b2, multipliers=None):
     """J[j, n, k] = ∂f_k(x_n)/∂θ_j by the complex step."""
     J = np.empty((theta.size, X.shape[0], shapes[-1][0]))
     for j in range(theta.size):
         step = theta.astype(complex)
         step[j] += 1j * H
-        J[j] = _oracle_f(step, X, shapes, phi, sigma_w2, sigma_b2).imag / H
+        J[j] = _oracle_f(step, X, shapes, phi, sigma_w2, sigma_b2, multipliers).imag / H
     return J
 
 
@@ -315,3 +318,28 @@ def test_the_feature_kernel_and_the_output_product_estimate_the_same_covariance(
     difference = product - mlp.nngp(params, X)
     z = difference.mean(axis=0) / (difference.std(axis=0, ddof=1) / np.sqrt(len(difference)))
     assert np.all(np.abs(z) < 5), z
+
+
+def test_other_parameterizations_by_multipliers_and_init_scales():
+    """z^l = m_l W^l a + σ_b b with W^l ~ N(0, s_l²): NTK and gradients against the complex step; the standard
+    parameterization (m = 1, s = σ_w/√fan_in) computes the same function as the NTK one from the same seed."""
+    X = _inputs(5, 4, 3, True)
+    widths, multipliers, stds = (5, 4), (0.7, 0.05, 0.3), (1.0, 2.0, 0.1)
+    shapes = _shapes(3, widths, 2)
+    mlp = MLP(3, widths, "tanh", out=2, sigma_b2=0.4, multipliers=multipliers, init_stds=stds)
+    params = mlp.init(2, networks=2)
+    ntk = mlp.ntk(params, X)
+    dloss = np.random.default_rng(0).standard_normal((2, 4, 2))
+    grads = mlp.grads(params, X, dloss)
+    for e in range(2):
+        J = _oracle_jacobian(_flat(params, e), X, shapes, np.tanh, 1.0, 0.4, multipliers)
+        _close(ntk[e], np.einsum("jnk,jmk->nm", J, J) / 2)
+        _close(np.concatenate([np.concatenate([dW[e].ravel(), db[e]]) for dW, db in grads]),
+               np.einsum("jnk,nk->j", J, dloss[e]))
+    standard = MLP(3, widths, "tanh", sigma_w2=1.5, multipliers=(1, 1, 1),
+                   init_stds=[np.sqrt(1.5 / n) for n in (3, *widths)])
+    ntk_param = MLP(3, widths, "tanh", sigma_w2=1.5)
+    np.testing.assert_allclose(standard.apply(standard.init(0, 3), X), ntk_param.apply(ntk_param.init(0, 3), X),
+                               rtol=1e-13)
+    with pytest.raises(ValueError, match="multipliers"):
+        MLP(3, widths, multipliers=(1, 1))

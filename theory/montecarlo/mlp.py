@@ -70,9 +70,14 @@ class MLP:
     ``MLP(d, widths, activation, out, sigma_w2, sigma_b2)``: input dimension d, hidden widths n_0..n_{L-1}, output
     width ``out``. The object holds no parameters: :meth:`init` draws an ensemble of them, the other methods take
     it as their first argument.
+
+    Other parameterizations: layer l computes z^l = m_l W^l a^{l-1} + σ_b b^l with trainable W^l initialized
+    N(0, s_l²); ``multipliers`` (m_l) and ``init_stds`` (s_l), one per layer, default to the NTK
+    parameterization's σ_w/√fan_in and 1 (e.g. the standard parameterization is m_l = 1, s_l = σ_w/√fan_in).
     """
 
-    def __init__(self, d, widths, activation="relu", out=1, sigma_w2=1.0, sigma_b2=0.0):
+    def __init__(self, d, widths, activation="relu", out=1, sigma_w2=1.0, sigma_b2=0.0, multipliers=None,
+                 init_stds=None):
         self.d = _validate.count(d, "d", 1)
         self.widths = _widths(widths)
         self.depth = len(self.widths)
@@ -81,7 +86,18 @@ class MLP:
         self._phi, self._dphi = self.activation.numpy
         self.sigma_w2 = _validate.variance(sigma_w2, "sigma_w2")
         self.sigma_b2 = _validate.variance(sigma_b2, "sigma_b2")
-        self._sw, self._sb = np.sqrt(self.sigma_w2), np.sqrt(self.sigma_b2)
+        self._sb = np.sqrt(self.sigma_b2)
+        fan_in = [n_in for _, n_in in self._shapes()]
+        self.multipliers = self._per_layer(multipliers, "multipliers", [np.sqrt(self.sigma_w2 / f) for f in fan_in])
+        self.init_stds = self._per_layer(init_stds, "init_stds", [1.0] * len(fan_in))
+
+    def _per_layer(self, values, name, default):
+        if values is None:
+            return tuple(default)
+        values = tuple(_validate.variance(v, f"{name}[{i}]") for i, v in enumerate(values))
+        if len(values) != self.depth + 1:
+            raise ValueError(f"{name}: expected {self.depth + 1} values (one per layer), got {len(values)}")
+        return values
 
     def __repr__(self):
         return (f"MLP(d={self.d}, widths={self.widths}, activation={self.activation.name!r}, out={self.out}, "
@@ -112,6 +128,8 @@ class MLP:
             for W, b in params:
                 rng.standard_normal(out=W[e])
                 rng.standard_normal(out=b[e])
+        for (W, _), std in zip(params, self.init_stds):
+            W *= std
         return params
 
     def _ensemble_size(self, params):
@@ -129,17 +147,17 @@ class MLP:
     def _inputs(self, X, name):
         return _validate.inputs(X, name, d=self.d, d_name="the network's input dimension d =")
 
-    def _layer(self, W, b, a):
-        """z = σ_w a W^T / √fan_in + σ_b b, batched: a is (N, fan_in) or (E, N, fan_in), z is (E, N, fan_out)."""
-        return (self._sw / np.sqrt(W.shape[2])) * (a @ W.transpose(0, 2, 1)) + self._sb * b[:, None, :]
+    def _layer(self, m, W, b, a):
+        """z = m a W^T + σ_b b, batched: a is (N, fan_in) or (E, N, fan_in), z is (E, N, fan_out)."""
+        return m * (a @ W.transpose(0, 2, 1)) + self._sb * b[:, None, :]
 
     def _forward(self, params, X):
         inputs, pre = [X], []
-        for W, b in params[:-1]:
-            z = self._layer(W, b, inputs[-1])
+        for m, (W, b) in zip(self.multipliers, params[:-1]):
+            z = self._layer(m, W, b, inputs[-1])
             pre.append(z)
             inputs.append(self._phi(z))
-        return self._layer(*params[-1], inputs[-1]), Cache(inputs, pre)
+        return self._layer(self.multipliers[-1], *params[-1], inputs[-1]), Cache(inputs, pre)
 
     def forward(self, params, X):
         """``(f, cache)``: the outputs f = z^L of shape (E, N, out) on the (N, d) inputs X, and a :class:`Cache`."""
@@ -153,21 +171,21 @@ class MLP:
     def _backward(self, params, cache, top):
         """δ^l = ∂(·)/∂z^l for l = 0..L, each (E, K, N, n_l), from δ^L = ``top`` of shape (E, K, N, out).
 
-        δ^{l-1} = (σ_w / √n_{l-1}) (δ^l W^l) ⊙ φ'(z^{l-1}); the K axis carries several output cotangents at once.
+        δ^{l-1} = m_l (δ^l W^l) ⊙ φ'(z^{l-1}); the K axis carries several output cotangents at once.
         """
         deltas = [top]
-        for (W, _), z in zip(params[:0:-1], cache.pre[::-1]):
+        for m, (W, _), z in zip(self.multipliers[:0:-1], params[:0:-1], cache.pre[::-1]):
             E, K, N, n = deltas[-1].shape
             back = (deltas[-1].reshape(E, K * N, n) @ W).reshape(E, K, N, W.shape[2])
-            deltas.append((self._sw / np.sqrt(W.shape[2])) * back * self._dphi(z)[:, None])
+            deltas.append(m * back * self._dphi(z)[:, None])
         return deltas[::-1]
 
     def grads(self, params, X, dloss_df):
         """Gradients ``[(dW, db), ...]`` (shapes as ``params``) of a loss with ∂loss/∂f = ``dloss_df`` (E, N, out).
 
-        Back-propagation from δ^L = ∂loss/∂f: δ^{l-1} = (σ_w / √n_{l-1}) (W^l)^T δ^l ⊙ φ'(z^{l-1}); then, summed
-        over the N inputs, dW^l = (σ_w / √n_{l-1}) Σ_x δ^l(x) a^{l-1}(x)^T and db^l = σ_b Σ_x δ^l(x)
-        (a^{-1} = x, n_{-1} = d). Gradient descent is ``W - lr * dW``, ``b - lr * db``.
+        Back-propagation from δ^L = ∂loss/∂f: δ^{l-1} = m_l (W^l)^T δ^l ⊙ φ'(z^{l-1}); then, summed over the N
+        inputs, dW^l = m_l Σ_x δ^l(x) a^{l-1}(x)^T and db^l = σ_b Σ_x δ^l(x) (a^{-1} = x; m_l = σ_w/√n_{l-1} in the
+        NTK parameterization). Gradient descent is ``W - lr * dW``, ``b - lr * db``.
         """
         E = self._ensemble_size(params)
         X = self._inputs(X, "X")
@@ -176,8 +194,8 @@ class MLP:
             raise ValueError(f"dloss_df: expected shape {(E, X.shape[0], self.out)} (E, N, out), got {g.shape}")
         _, cache = self._forward(params, X)
         deltas = [delta[:, 0] for delta in self._backward(params, cache, g[:, None])]
-        return [((self._sw / np.sqrt(W.shape[2])) * (delta.transpose(0, 2, 1) @ a), self._sb * delta.sum(axis=1))
-                for (W, _), delta, a in zip(params, deltas, cache.inputs)]
+        return [(m * (delta.transpose(0, 2, 1) @ a), self._sb * delta.sum(axis=1))
+                for m, delta, a in zip(self.multipliers, deltas, cache.inputs)]
 
     def _pair(self, params, X1, X2):
         """Forward passes on X1 and X2 (the same object when X2 is None)."""
@@ -193,13 +211,13 @@ class MLP:
                 for d in self._backward(params, cache, top)]
 
     def _ntk(self, params, cache1, cache2):
-        """Θ(x, x') = Σ_l D^l(x, x') [σ_w² a^{l-1}(x)·a^{l-1}(x') / n_{l-1} + σ_b²], D^l = (1/out) Σ_k δ^l_k·δ^l_k'."""
+        """Θ(x, x') = Σ_l D^l(x, x') [m_l² a^{l-1}(x)·a^{l-1}(x') + σ_b²], D^l = (1/out) Σ_k δ^l_k·δ^l_k'."""
         deltas1 = self._unit_deltas(params, cache1)
         deltas2 = deltas1 if cache2 is cache1 else self._unit_deltas(params, cache2)
         theta = 0.0
-        for (W, _), d1, d2, a1, a2 in zip(params, deltas1, deltas2, cache1.inputs, cache2.inputs):
+        for m, d1, d2, a1, a2 in zip(self.multipliers, deltas1, deltas2, cache1.inputs, cache2.inputs):
             gram = a1 @ np.swapaxes(a2, -1, -2)
-            theta = theta + (d1 @ d2.transpose(0, 2, 1)) * (self.sigma_w2 / W.shape[2] * gram + self.sigma_b2)
+            theta = theta + (d1 @ d2.transpose(0, 2, 1)) * (m**2 * gram + self.sigma_b2)
         return theta / self.out
 
     def ntk(self, params, X1, X2=None):
@@ -215,9 +233,9 @@ class MLP:
     def nngp(self, params, X1, X2=None):
         """The empirical NNGP of every network, shape (E, N, M): the output covariance given its hidden features,
 
-        K̂(x, x') = E_{W^L, b^L}[f_k(x) f_k(x')] = σ_b² + σ_w² a^{L-1}(x)·a^{L-1}(x') / n_{L-1}
+        K̂(x, x') = E_{W^L, b^L}[f_k(x) f_k(x')] = σ_b² + m_L² s_L² a^{L-1}(x)·a^{L-1}(x')
 
-        (a^{-1} = x, n_{-1} = d at depth 0), the kernel of the readout layer. Its mean over an ensemble equals
+        (= σ_b² + σ_w² a·a'/n_{L-1} in the NTK parameterization; a^{-1} = x at depth 0), the readout's kernel. Its mean over an ensemble equals
         E[f(x) f(x')] exactly, and it fluctuates O(n^{-1/2}) where f(x) f(x') fluctuates O(1). X2 defaults to X1.
         """
         (_, c1), (_, c2) = self._pair(params, X1, X2)
@@ -225,7 +243,8 @@ class MLP:
 
     def _nngp(self, params, cache1, cache2):
         a1, a2 = cache1.inputs[-1], cache2.inputs[-1]  # at depth 0 the inputs, without an ensemble axis
-        kernel = self.sigma_w2 / a1.shape[-1] * (a1 @ np.swapaxes(a2, -1, -2)) + self.sigma_b2
+        scale = (self.multipliers[-1] * self.init_stds[-1]) ** 2
+        kernel = scale * (a1 @ np.swapaxes(a2, -1, -2)) + self.sigma_b2
         return np.broadcast_to(kernel, (len(params[0][0]),) + kernel.shape[-2:])
 
 
