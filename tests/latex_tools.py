@@ -14,7 +14,7 @@ def compile_pdf(tex_path):
             pytest.fail("pdflatex is missing: .ci/run installs texlive-latex-base and texlive-latex-recommended")
         pytest.skip("pdflatex is not installed")
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex_path.name],
-                         cwd=tex_path.parent, capture_output=True, text=True, timeout=120)
+                         cwd=tex_path.parent, capture_output=True, text=True, errors="replace", timeout=120)
     errors = [line for line in run.stdout.splitlines() if line.startswith("!")]
     assert run.returncode == 0 and not errors, f"pdflatex failed on {tex_path}: {errors or run.stdout[-2000:]}"
     pdf = tex_path.with_suffix(".pdf")

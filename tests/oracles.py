@@ -6,6 +6,7 @@ quadrature on |x|, |y| <= 12, split at the kinks x = 0 and v = 0 so that step-li
 exactly as piecewise-smooth functions. Accuracy ~1e-14 for piecewise-analytic φ, ψ.
 """
 
+import mpmath
 import numpy as np
 
 _LIMIT = 12.0
@@ -39,10 +40,18 @@ def gaussian_expectation_quadrature(phi, psi, a, c, b):
     """E[φ(u) ψ(v)] for (u, v) ~ N(0, [[a, c], [c, b]]); φ, ψ vectorized NumPy functions."""
     a, b, c = float(a), float(b), float(c)
     sa, sb = np.sqrt(a), np.sqrt(b)
-    rho = 0.0 if sa * sb == 0 else float(np.clip(c / (sa * sb), -1, 1))
-    r = np.sqrt(max(0.0, (1 - rho) * (1 + rho)))
+    if sa * sb == 0:
+        rho, r = 0.0, 1.0
+    else:  # √(1-ρ²) from the determinant in exact arithmetic: near ρ = ±1 float64 would cancel
+        det = mpmath.fsub(mpmath.fmul(a, b, exact=True), mpmath.fmul(c, c, exact=True), exact=True)
+        rho = float(np.clip(c / (sa * sb), -1, 1))
+        r = float(mpmath.sqrt(max(det, 0)) / mpmath.sqrt(mpmath.fmul(a, b, exact=True)))
+    # The kink v = 0 lies inside |y| <= 12 only for |x| < 12 r / |ρ|: split the outer integral there too.
+    k = _LIMIT if rho == 0 else min(_LIMIT, _LIMIT * r / abs(rho))
     total = 0.0
-    for lo, hi in ((-_LIMIT, 0.0), (0.0, _LIMIT)):
+    for lo, hi in ((-_LIMIT, -k), (-k, 0.0), (0.0, k), (k, _LIMIT)):
+        if lo == hi:
+            continue
         x, wx = _pieces(lo, hi)
         if r == 0:
             total += np.sum(wx * _density(x) * phi(sa * x) * psi(sb * rho * x))

@@ -137,13 +137,13 @@ def _mpmath_reference(f, a, c, b):
 
 
 @pytest.mark.parametrize("name", FALLBACK)
-@pytest.mark.parametrize("q", [0.05, 1.0, 4.0, 30.0, 300.0])
+@pytest.mark.parametrize("q", [0.05, 1.0, 4.0, 30.0, 300.0, 1000.0])
 def test_fallback_quadrature_matches_mpmath_on_the_diagonal(name, q):
-    """The documented accuracy, 1e-10 relative to an mpmath reference, at the kernel diagonal."""
+    """The documented accuracy, 1e-12 relative to an mpmath reference, at the kernel diagonal."""
     act = activation(name)
     f = lambdify((q11, q12, q22), gaussian_expectation(act, act))
     reference = _mpmath_reference(sp.lambdify(z, act.expr, "mpmath"), q, q, q)
-    assert float(f(q, q, q)) == pytest.approx(float(reference), rel=1e-10)
+    assert float(f(q, q, q)) == pytest.approx(float(reference), rel=1e-12)
 
 
 @pytest.mark.slow
