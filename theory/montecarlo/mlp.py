@@ -192,7 +192,10 @@ class MLP:
         g = np.asarray(dloss_df, dtype=np.float64)
         if g.shape != (E, X.shape[0], self.out):
             raise ValueError(f"dloss_df: expected shape {(E, X.shape[0], self.out)} (E, N, out), got {g.shape}")
-        _, cache = self._forward(params, X)
+        return self._grads(params, self._forward(params, X)[1], g)
+
+    def _grads(self, params, cache, g):
+        """The gradients of :meth:`grads` from a forward pass's cache and ∂loss/∂f = g."""
         deltas = [delta[:, 0] for delta in self._backward(params, cache, g[:, None])]
         return [(m * (delta.transpose(0, 2, 1) @ a), self._sb * delta.sum(axis=1))
                 for m, delta, a in zip(self.multipliers, deltas, cache.inputs)]

@@ -58,7 +58,7 @@ def train(mlp, params, X, Y, lr, steps, X_test=None, record_every=1, progress=Fa
     bar = Progress(steps, "steps", enabled=progress)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
-            f = mlp.apply(params, X)
+            f, cache = mlp.forward(params, X)
             residual = f - Y
             if t % record_every == 0 or t == steps:
                 recorded.append(t)
@@ -67,7 +67,7 @@ def train(mlp, params, X, Y, lr, steps, X_test=None, record_every=1, progress=Fa
                 loss.append(0.5 * np.sum(residual**2, axis=(1, 2)) / D)
             if t == steps:
                 break
-            grads = mlp.grads(params, X, residual / D)
+            grads = mlp._grads(params, cache, residual / D)  # reuses this step's forward pass
             params = [(W - eta * dW, b - eta * db) for (W, b), (dW, db), eta in zip(params, grads, rates)]
             bar.update(t + 1)
     bar.close()
