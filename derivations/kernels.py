@@ -111,3 +111,10 @@ print("z-scores of the Monte-Carlo NTK:\n", np.round((mc.ntk_mean - exact.ntk) /
 
 # %%
 theory.claims.verify(["nngp", "ntk"], size="quick")
+
+# %% [markdown]
+# The figure of the NTK claim: every kernel entry's Monte-Carlo mean against the theory.
+
+# %%
+result, seconds = theory.claims.run(theory.claims.select(["ntk.mc_agreement.relu"])[0], size="quick")
+result.figure()

@@ -5,7 +5,7 @@ separated by ``# %%`` lines, and ``# %% [markdown]`` cells hold prose as comment
 ``python derivations/kernels.py`` simply runs it; :func:`build` runs it cell by cell, as a notebook would, and
 writes ``build/NAME.md`` and ``build/NAME.tex``: the prose, the code, what the code printed, and the value of each
 code cell's last expression -- SymPy objects and anything with ``latex()`` as display math, claim outcomes as a
-table.
+table, matplotlib figures (e.g. ``result.figure()`` of a claim) as PNG images next to the documents.
 """
 
 import ast
@@ -54,17 +54,26 @@ def _cells(text):
     return cells
 
 
-def _execute(cells, path):
+def _execute(cells, path, out):
     namespace = {"__name__": "__derivation__", "__file__": str(path)}
-    for cell in (c for c in cells if c.kind == "code"):
+    for i, cell in enumerate(c for c in cells if c.kind == "code"):
         tree = ast.parse(cell.source)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
             exec(compile(tree, str(path), "exec"), namespace)
             if last is not None:
                 cell.value = eval(compile(ast.Expression(last.value), str(path), "eval"), namespace)
-        cell.printed = out.getvalue()
+        cell.printed = printed.getvalue()
+        if hasattr(cell.value, "savefig"):  # a matplotlib figure: saved beside the documents
+            image = out / f"{path.stem}-{i}.png"
+            cell.value.savefig(image, dpi=110)
+            cell.value = _Image(image.name)
+
+
+@dataclass
+class _Image:
+    name: str
 
 
 def _is_math(value):
@@ -83,7 +92,9 @@ def _markdown(cells):
             out += ["```text", cell.printed.rstrip(), "```", ""]
         if cell.value is None:
             continue
-        if hasattr(cell.value, "_repr_markdown_"):
+        if isinstance(cell.value, _Image):
+            out += [f"![]({cell.value.name})", ""]
+        elif hasattr(cell.value, "_repr_markdown_"):
             out += [cell.value._repr_markdown_(), ""]
         elif _is_math(cell.value) or hasattr(cell.value, "latex"):
             out += ["$$", tex.latex(cell.value), "$$", ""]
@@ -127,7 +138,10 @@ def _latex(cells):
             body += [r"{\small", r"\begin{verbatim}", cell.printed.rstrip(), r"\end{verbatim}", "}"]
         if cell.value is None:
             continue
-        if _is_math(cell.value) or (hasattr(cell.value, "latex") and not hasattr(cell.value, "rows")):
+        if isinstance(cell.value, _Image):
+            body += [r"\begin{center}", rf"\includegraphics[width=0.75\linewidth]{{{cell.value.name}}}",
+                     r"\end{center}"]
+        elif _is_math(cell.value) or (hasattr(cell.value, "latex") and not hasattr(cell.value, "rows")):
             body.append(tex.display(cell.value))
         elif hasattr(cell.value, "latex"):
             body += [r"\begin{center}", cell.value.latex(), r"\end{center}"]
@@ -144,12 +158,12 @@ def build(name, directory="derivations"):
         raise ValueError(f"no derivation {name!r} in {directory}; documents: {', '.join(docs) or 'none'}")
     path = docs[name]
     cells = _cells(path.read_text(encoding="utf-8"))
-    _execute(cells, path)
+    out = path.parent / "build"
+    out.mkdir(exist_ok=True)
+    _execute(cells, path, out)
     title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in cells if c.kind == "markdown"), name)
     if cells and cells[0].kind == "markdown" and cells[0].source.startswith("# "):
         cells[0].source = "\n".join(cells[0].source.splitlines()[1:])  # the title heading becomes \title
-    out = path.parent / "build"
-    out.mkdir(exist_ok=True)
     md, tex_path = out / f"{name}.md", out / f"{name}.tex"
     md.write_text(f"# {title}\n\n" + _markdown(cells), encoding="utf-8")
     tex_path.write_text(tex.document(title, _latex(cells)), encoding="utf-8")

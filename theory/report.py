@@ -12,21 +12,16 @@ SKIPPED = "Figures were skipped: matplotlib is not installed (pip install 'theor
 def _figures(outcomes, directory):
     """Draw every result's figure into directory/figures; returns {claim id: path} or None without matplotlib."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         return None
     paths = {}
     (directory / "figures").mkdir(parents=True, exist_ok=True)
     for c, r, _ in outcomes:
-        if r.plot is None:
-            continue
-        fig = Figure(figsize=(6, 4.2), layout="constrained")
-        r.plot(fig)
-        path = directory / "figures" / f"{c.id}.png"
-        fig.savefig(path, dpi=120)
-        paths[c.id] = path
+        fig = r.figure()
+        if fig is not None:
+            paths[c.id] = directory / "figures" / f"{c.id}.png"
+            fig.savefig(paths[c.id], dpi=120)
     return paths
 
 

@@ -51,6 +51,19 @@ class Result:
     data: dict = field(default_factory=dict)
     plot: Callable | None = None
 
+    def figure(self):
+        """The result's figure as a matplotlib Figure (no pyplot state), or None without a plot.
+
+        Raises ImportError without matplotlib (the optional ``plot`` extra).
+        """
+        if self.plot is None:
+            return None
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6, 4.2), layout="constrained")
+        self.plot(fig)
+        return fig
+
 
 @dataclass(frozen=True)
 class Claim:
