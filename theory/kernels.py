@@ -217,12 +217,13 @@ class _AngleStep:
 
 
 class _Numeric(NamedTuple):
-    """Lambdified layer maps. With ``angle`` set, ``nngp`` and ``kdot`` take θ after q22."""
+    """Lambdified layer maps. With ``angle`` set, ``nngp``, ``kdot`` and ``weight`` take θ after q22."""
 
     nngp: object
     kdot: object
     diag: object
     angle: object
+    weight: object  # ∂K^l/∂σ_w² = <φ(u)φ(v)>, the weight term of the standard parameterization's NTK
 
 
 @lru_cache(maxsize=128)
@@ -237,7 +238,8 @@ def _numeric(act, with_ntk):
 
     return _Numeric(compile_(lay.nngp), compile_(lay.kdot) if with_ntk else None,
                     lambdify((q11,) + sw_sb, lay.nngp_diag),
-                    _AngleStep(gaussian_expectation(act, act)) if carried else None)
+                    _AngleStep(gaussian_expectation(act, act)) if carried else None,
+                    compile_(sp.diff(lay.nngp, sym.sigma_w2)) if with_ntk else None)
 
 
 @lru_cache(maxsize=1)
@@ -259,13 +261,34 @@ def _input_angles(X1, X2, g11, g12, g22):
     return theta
 
 
-def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk):
+def _fan_ins(parameterization, widths, depth, d):
+    """None for the NTK parameterization; the fan-ins (d, n_0, ..., n_{L-1}) of layers 0..L for the standard one."""
+    if parameterization not in ("ntk", "standard"):
+        raise ValueError(f"parameterization: expected 'ntk' or 'standard', got {parameterization!r}")
+    if parameterization == "ntk":
+        if widths is not None:
+            raise ValueError("widths: only the standard parameterization's NTK depends on the widths; "
+                             "pass parameterization='standard' or no widths")
+        return None
+    if widths is None:
+        raise ValueError("widths: the standard parameterization's NTK grows with the widths; give the hidden "
+                         f"widths (an int, or {depth} ints)")
+    if isinstance(widths, (str, bytes)) or not np.iterable(widths):
+        widths = (widths,) * depth
+    widths = tuple(_validate.count(w, f"widths[{i}]", 1) for i, w in enumerate(widths))
+    if len(widths) != depth:
+        raise ValueError(f"widths: expected {depth} hidden widths (one per layer), got {len(widths)}")
+    return (d,) + widths
+
+
+def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
     act = _activation(activation)
     X1 = _validate.inputs(X1, "X1")
     X2 = X1 if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
     if X2 is not X1 and np.array_equal(X1, X2):
         X2 = X1
     depth = _validate.count(depth, "depth")
+    fan_in = _fan_ins(parameterization, widths, depth, X1.shape[1])
     sw = _validate.variance(sigma_w2, "sigma_w2")
     sb = _validate.variance(sigma_b2, "sigma_b2")
     if with_ntk and act.derivative.has(sp.DiracDelta):
@@ -284,29 +307,34 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk):
     angle = None
     if num.angle is not None:
         angle = _input_angle_map()(g11[:, None], g22[None, :], _input_angles(X1, X2, g11, g12, g22), sw, sb)
-    ntk = k12.copy() if with_ntk else None
+    # standard parameterization: each layer adds fan_in ∂K/∂σ_w² + ∂K/∂σ_b², with ∂K⁰/∂σ_w² = g12, ∂K/∂σ_b² = 1
+    standard = with_ntk and fan_in is not None
+    ntk = (1.0 + fan_in[0] * g12 if standard else k12.copy()) if with_ntk else None
     with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(depth):
+        for l in range(depth):
             a, b = k11[:, None], k22[None, :]
             args = (a, k12, b) if angle is None else (a, k12, b, angle)
             if with_ntk:
                 ntk *= num.kdot(*args, sw, sb)
+            if standard:
+                ntk += fan_in[l + 1] * num.weight(*args, sw, sb) + 1.0
             k12 = num.nngp(*args, sw, sb)
             if angle is not None:
                 angle = num.angle(a, b, angle, sw, sb)
-            if with_ntk:
+            if with_ntk and not standard:
                 ntk += k12
             k11 = num.diag(k11, sw, sb)
             k22 = k11 if X2 is X1 else num.diag(k22, sw, sb)
     return Kernel(np.array(k12, dtype=np.float64), ntk)
 
 
-def nngp(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0):
-    """The N×M NNGP matrix K^L(X1, X2) (float64); see :func:`nngp_ntk` for the arguments."""
-    return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk=False).nngp
+def nngp(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0, parameterization="ntk", widths=None):
+    """The N×M NNGP matrix K^L(X1, X2) (float64), the same in both parameterizations; see :func:`nngp_ntk`."""
+    return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, False, parameterization, widths).nngp
 
 
-def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0):
+def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0, parameterization="ntk",
+             widths=None):
     """The NNGP and NTK matrices K^L(X1, X2), Θ^L(X1, X2) of a depth-``depth`` network, as float64 arrays.
 
     Parameters
@@ -315,9 +343,18 @@ def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0
     activation : a registered name, a SymPy expression in ``theory.symbols.z`` or an Activation.
     depth : the number L >= 0 of nonlinearities.
     sigma_w2, sigma_b2 : weight and bias variances (>= 0).
+    parameterization : ``"ntk"`` (the module's convention) or ``"standard"``: z^l = W^l a^{l-1} + b^l with
+        W^l ~ N(0, σ_w²/n_{l-1}), b^l ~ N(0, σ_b²) trained directly (Sohl-Dickstein et al. 2020; neural-tangents'
+        ``parameterization='standard'``). Same NNGP; the NTK (Σ_θ ∂f/∂θ ∂f/∂θ') becomes
+        Θ⁰ = 1 + x·x', Θ^l = n_{l-1} <φ(u)φ(v)>_{K^{l-1}} + 1 + K̇^l Θ^{l-1}, i.e. each layer contributes
+        n_{l-1} ∂K^l/∂σ_w² + ∂K^l/∂σ_b² where the NTK parameterization has σ_w² ∂K^l/∂σ_w² + σ_b² ∂K^l/∂σ_b².
+        It grows linearly with the widths; gradient descent is stable at a learning rate η/n (n the width scale),
+        whose function-space kernel Θ/n tends to Σ_{l>=1} (n_{l-1}/n) <φφ>_{K^{l-1}} Π_{k>l} K̇^k: finite, with no
+        input-layer or bias terms (those layers stop learning).
+    widths : the hidden widths n_0..n_{L-1} (an int for all) -- required for, and only for, ``"standard"``.
 
     The numbers come from lambdifying the derived one-layer map (:func:`layer`) and looping over layers.
     Zero-norm, identical and antipodal inputs give finite values; for X2 = None the diagonal is computed at
     exactly ρ = 1.
     """
-    return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk=True)
+    return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, True, parameterization, widths)
