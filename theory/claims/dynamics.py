@@ -1,0 +1,426 @@
+r"""Claims of the dynamics issue: finite networks trained by gradient descent against the NTK solution.
+
+Setting (shared by every claim): one hidden layer of erf units in the NTK parameterization (σ_w² = 2, σ_b² = 0.1),
+D = 8 training and M = 4 test inputs on the sphere |x|² = d = 4, targets y = sin(2 u·x), full-batch gradient
+descent on (1/2D) Σ (f - y)² (:func:`theory.montecarlo.train`) at lr = D/λ_max(Θ), half the largest stable rate.
+
+What the claims measure, and the exponents they predict:
+
+* ``dynamics.trajectory_mean`` / ``_variance`` -- an ensemble of width-1024 networks has the NTK-GP mean and
+  variance (Lee et al. 2019) at every recorded step;
+* ``dynamics.lazy.parameters`` -- ‖θ_T - θ_0‖/‖θ_0‖ ∝ n^{-1/2}: O(1) total motion spread over ~n parameters;
+* ``dynamics.lazy.ntk``, ``dynamics.lazy.nngp`` -- the empirical kernels move by O(1/n): every term of dΘ/dt is
+  odd in the readout weights, so the n^{-1/2} of Lee et al.'s bound cancels (Dyer & Gur-Ari 2020, Huang & Yau
+  2020); measured here, the NTK and NNGP changes fall like 1/n, not n^{-1/2};
+* ``dynamics.hierarchy`` -- dΘ/dt at initialization ∝ 1/n for the same reason;
+* ``dynamics.linearization`` -- the network departs from its first-order Taylor model by O(1/n);
+* ``dynamics.quadratic_model`` -- the second-order model's gap is one order higher in the training time
+  τ = ηt, so its ratio to the linear model's gap vanishes like τ;
+* ``dynamics.mean_field`` -- with a 1/n readout (and lr ∝ n) the NTK moves by Θ(1) at every width.
+"""
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from ..activations import activation as _activation
+from ..dynamics import MSEDynamics, equations
+from ..kernels import nngp_ntk
+from ..montecarlo import MLP, train
+from ..numeric import lambdify
+from ..symbols import n, t, z
+from .base import claim, compare_all, power_law, seed_for, sized
+
+ACTIVATION, SIGMA_W2, SIGMA_B2 = "erf", 2.0, 0.1
+DIM, TRAIN, TEST, STEPS = 4, 8, 4, 40
+#: The O(1/n) departure of a network from its NTK-GP, bounded by BIAS/n in units of the prior scale (measured
+#: ~2.5/n for the gap to the linearization, ``dynamics.linearization``).
+BIAS = 4.0
+SOURCE_LEE = "Lee et al. 2019 (Wide neural networks of any depth evolve as linear models), eqs. 15-16; notes 001"
+SOURCE_HIERARCHY = ("Dyer & Gur-Ari 2020 (Asymptotics of wide networks from Feynman diagrams); Huang & Yau 2020 "
+                    "(neural tangent hierarchy); Lee et al. 2019 (an O(n^{-1/2}) bound); notes 001")
+
+
+@lru_cache(maxsize=1)
+def _data():
+    """Training inputs (D, d), test inputs (M, d) on the sphere |x|² = d, targets (D, 1): part of the claims."""
+    rng = np.random.default_rng(2019)
+    x = rng.standard_normal((TRAIN + TEST, DIM))
+    x *= np.sqrt(DIM) / np.linalg.norm(x, axis=1, keepdims=True)
+    u = np.ones(DIM) / np.sqrt(DIM)
+    return x[:TRAIN], x[TRAIN:], np.sin(2 * x[:TRAIN] @ u)[:, None]
+
+
+@lru_cache(maxsize=1)
+def _theory():
+    """Infinite-width K and Θ on train + test inputs, the learning rate, and the NTK-GP of gradient descent."""
+    X, X_test, Y = _data()
+    K, theta = nngp_ntk(np.concatenate([X, X_test]), None, ACTIVATION, 1, SIGMA_W2, SIGMA_B2)
+    lr = TRAIN / np.linalg.eigvalsh(theta[:TRAIN, :TRAIN]).max()
+    return K, theta, lr, MSEDynamics(theta[:TRAIN, :TRAIN], Y, lr, nngp=K[:TRAIN, :TRAIN], discrete=True)
+
+
+def _mlp(width, **kwargs):
+    return MLP(DIM, (width,), ACTIVATION, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, **kwargs)
+
+
+def _outputs(run):
+    """(T, E, D + M) outputs on train then test inputs from a :class:`~theory.montecarlo.Trajectory`."""
+    return np.concatenate([run.f_train[..., 0], run.f_test[..., 0]], axis=2)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The ensemble along the trajectory
+# --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _ensemble(seed, size):
+    """Networks of width >= 1024 trained together; per test input and recorded step, control-variate estimates of
+    the ensemble mean and variance of f_t(x) with their standard errors.
+
+    With the predicted A_t and each network's own f_0, L = f_0(x) - A_t f_0(X) has mean 0 and, given the hidden
+    layer, variance cᵀ K̂ c (c = (1, -A_t), K̂ the network's empirical NNGP on X and x): so with
+    δ = f_t(x) - L - A_t Y, E f_t = A_t Y + E δ and Var f_t = E[cᵀK̂c] + 2 E[L δ] + Var δ, both estimated by means
+    over networks of per-network terms. This holds for any A_t (the estimates are unbiased whatever the theory
+    says) and is precise when the network follows its NTK-GP path (δ small).
+    """
+    width, networks = sized(size, 1024, 1024, 2048), sized(size, 24, 48, 160)
+    X, X_test, Y = _data()
+    K, theta, lr, dyn = _theory()
+    mlp = _mlp(width)
+    params = mlp.init(seed_for(seed, "dynamics.ensemble"), networks)
+    run = train(mlp, params, X, Y, lr, STEPS, X_test=X_test, record_every=5)
+    f = _outputs(run)[:, :, TRAIN:]  # (T, E, M)
+    f0 = _outputs(run)[0]  # (E, D + M)
+    A = dyn.weights(run.steps, theta[TRAIN:, :TRAIN])  # (T, M, D)
+    L = f0[None, :, TRAIN:] - np.einsum("tmd,ed->tem", A, f0[:, :TRAIN])
+    delta = f - L - (A @ Y)[:, None, :, 0]
+    c = np.concatenate([-A, np.broadcast_to(np.eye(TEST), A.shape[:1] + (TEST, TEST))], axis=2)  # (T, M, D + M)
+    k_hat = mlp.nngp(params, np.concatenate([X, X_test]))  # (E, N, N), train inputs first like c
+    quad = np.einsum("tmi,eij,tmj->tem", c, k_hat, c)
+    var_terms = quad + 2 * L * delta + (delta - delta.mean(1, keepdims=True)) ** 2 * networks / (networks - 1)
+    mean = (A @ Y)[..., 0] + delta.mean(1)
+    return dict(steps=run.steps, width=width, networks=networks, lr=lr, mean=mean,
+                mean_se=delta.std(1, ddof=1) / np.sqrt(networks), var=var_terms.mean(1),
+                var_se=var_terms.std(1, ddof=1) / np.sqrt(networks), raw_mean=f.mean(1), raw_var=f.var(1, ddof=1))
+
+
+def _solved(i):
+    """Equation ``i`` of the gradient-descent solution with A_t(x) written out."""
+    eqs = equations(True)
+    return eqs[i].xreplace({eqs[3].lhs: eqs[3].rhs})
+
+
+def _trajectory_plot(e, key, theory_curve, label):
+    def plot(fig):
+        ax = fig.add_subplot()
+        steps = np.arange(STEPS + 1)
+        curve = theory_curve(steps)
+        for m in range(TEST):
+            line, = ax.plot(steps, curve[:, m], "-", lw=1)
+            ax.errorbar(e["steps"], e[key][:, m], yerr=5 * e[f"{key}_se"][:, m], fmt="o", ms=3, capsize=2,
+                        color=line.get_color())
+        ax.plot([], [], "k-", lw=1, label="NTK-GP (theory)")
+        ax.errorbar([], [], yerr=[], fmt="ko", ms=3, label=f"{e['networks']} networks of width {e['width']} (5 SE)")
+        ax.set(xlabel="gradient-descent step t", ylabel=label, title="erf, one hidden layer, 4 test inputs")
+        ax.legend()
+
+    return plot
+
+
+@claim("dynamics.trajectory_mean",
+       "Over random initializations, the mean output of wide networks trained by gradient descent follows the "
+       "NTK-GP mean $\\mu_t(x) = \\Theta(x, X)\\Theta^{-1}(I - (I - \\eta\\Theta/D)^t) Y$ at every step.",
+       SOURCE_LEE, lambda: _solved(5))
+def _trajectory_mean(seed, size):
+    e = _ensemble(seed, size)
+    K, theta, _, dyn = _theory()
+    predicted = dyn.predict(e["steps"], ntk_test=theta[TRAIN:, :TRAIN])[..., 0]
+    bias = BIAS / e["width"] * np.sqrt(np.diag(K)[TRAIN:])
+    plot = _trajectory_plot(e, "mean", lambda s: dyn.predict(s, ntk_test=theta[TRAIN:, :TRAIN])[..., 0],
+                            "mean of $f_t(x)$")
+    return compare_all(predicted, e["mean"], e["mean_se"], bias=np.broadcast_to(bias, predicted.shape),
+                       what="(step, test input) pairs", data={**e, "predicted": predicted}, plot=plot)
+
+
+@claim("dynamics.trajectory_variance",
+       "Over random initializations, the variance of wide trained networks follows the NTK-GP covariance "
+       "$\\Sigma_t(x, x)$, which involves both the NNGP $K$ and the NTK $\\Theta$, at every step.",
+       SOURCE_LEE, lambda: _solved(6))
+def _trajectory_variance(seed, size):
+    e = _ensemble(seed, size)
+    K, theta, _, dyn = _theory()
+
+    def variance(steps):
+        cov = dyn.covariance(steps, theta[TRAIN:, :TRAIN], K[TRAIN:, :TRAIN], K[TRAIN:, TRAIN:])
+        return np.diagonal(cov, axis1=-2, axis2=-1)
+
+    predicted = variance(e["steps"])
+    bias = BIAS / e["width"] * np.diag(K)[TRAIN:]
+    return compare_all(predicted, e["var"], e["var_se"], bias=np.broadcast_to(bias, predicted.shape),
+                       what="(step, test input) pairs", data={**e, "predicted": predicted},
+                       plot=_trajectory_plot(e, "var", variance, "variance of $f_t(x)$"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The width sweep: lazy training, the hierarchy, the linearization
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _widths(size):
+    return sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048, 4096],
+                 [64, 128, 256, 512, 1024, 2048, 4096, 8192])
+
+
+def _networks(base, width):
+    """Fewer networks where they fluctuate less: ~ base·(64/n)^{1/4}, at least 6."""
+    return max(6, int(round(base * (64 / width) ** 0.25)))
+
+
+def _relative(a, b):
+    """‖a - b‖_F / ‖b‖_F per network, over the trailing two axes."""
+    return np.linalg.norm(a - b, axis=(-2, -1)) / np.linalg.norm(b, axis=(-2, -1))
+
+
+def _flat(params):
+    return np.concatenate([p.reshape(p.shape[0], -1) for pair in params for p in pair], axis=1)
+
+
+def _kernel_velocity(mlp, params, X, Y, inputs, eps=1e-3):
+    """dΘ/dt at initialization under gradient flow θ' = -∇L, by a central difference in θ (error O(eps²))."""
+    residual = mlp.apply(params, X) - Y
+    grads = mlp.grads(params, X, residual / len(X))
+
+    def moved(sign):
+        return [(W - sign * eps * gW, b - sign * eps * gb) for (W, b), (gW, gb) in zip(params, grads)]
+
+    return (mlp.ntk(moved(1), inputs) - mlp.ntk(moved(-1), inputs)) / (2 * eps)
+
+
+@lru_cache(maxsize=4)
+def _sweep(seed, size):
+    """Per width: relative changes of θ, Θ̂, K̂ over training; |dΘ̂/dt| at init; the gap to the linearization."""
+    X, X_test, Y = _data()
+    inputs = np.concatenate([X, X_test])
+    _, _, lr, _ = _theory()
+    rows = {k: [] for k in ("parameters", "ntk", "nngp", "velocity", "linearization")}
+    for width in _widths(size):
+        mlp = _mlp(width)
+        params = mlp.init(seed_for(seed, "dynamics.sweep", width), _networks(sized(size, 16, 64, 128), width))
+        run = train(mlp, params, X, Y, lr, STEPS, X_test=X_test, record_every=5)
+        ntk0, ntk1 = mlp.ntk(params, inputs), mlp.ntk(run.params, inputs)
+        velocity = _kernel_velocity(mlp, params, X, Y, inputs)
+        f, f0 = _outputs(run), _outputs(run)[0]
+        linear = np.stack([MSEDynamics(k[:TRAIN, :TRAIN], Y[:, 0], lr, discrete=True).predict(
+            run.steps, f0[e, :TRAIN], k[:, :TRAIN], f0[e]) for e, k in enumerate(ntk0)], axis=1)  # (T, E, N)
+        per_network = {
+            "parameters": np.linalg.norm(_flat(run.params) - _flat(params), axis=1) / np.linalg.norm(_flat(params),
+                                                                                                    axis=1),
+            "ntk": _relative(ntk1, ntk0),
+            "nngp": _relative(mlp.nngp(run.params, inputs), mlp.nngp(params, inputs)),
+            "velocity": np.linalg.norm(velocity, axis=(1, 2)) / np.linalg.norm(ntk0, axis=(1, 2)),
+            "linearization": np.sqrt(np.mean((f - linear) ** 2, axis=2)).max(axis=0),
+        }
+        for key, values in per_network.items():
+            rows[key].append((values.mean(), values.std(ddof=1) / np.sqrt(len(values))))
+    return {key: np.array(v) for key, v in rows.items()} | {"widths": np.array(_widths(size), float)}
+
+
+def _loglog(result, ylabel, title, root=False):
+    """Points, the fitted law with its correction (b/n, or b/√n with ``root``), and the predicted slope."""
+    def plot(fig):
+        ax = fig.add_subplot()
+        x, y, y_se = result.data["x"], result.data["y"], result.data["y_se"]
+        ax.errorbar(x, y, yerr=2 * y_se, fmt="o", capsize=3, label="networks (2 SE)")
+        a, s, b = result.data["fit"]
+        grid = np.geomspace(x[0], x[-1], 50)
+        ax.plot(grid, np.exp(a + s * np.log(grid) + b / (np.sqrt(grid) if root else grid)), "-",
+                label=f"fit with its leading correction: slope {s:.3f}")
+        ax.plot(x, y[-1] * (x / x[-1]) ** result.prediction, "k--", label=f"predicted slope {result.prediction:g}")
+        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel=ylabel, title=title)
+        ax.legend()
+
+    return plot
+
+
+def _sweep_claim(key, exponent, ylabel, seed, size, root=False):
+    """The fitted exponent of ``key`` against the width, with a leading 1/n correction -- or, with ``root``, with a
+    leading n^{-1/2} correction (a fit in x = √n, whose exponent is twice the one in n)."""
+    s = _sweep(seed, size)
+    x = np.sqrt(s["widths"]) if root else s["widths"]
+    result = power_law(x, s[key][:, 0], s[key][:, 1], (2 if root else 1) * exponent, correction=True)
+    if root:
+        low, high = result.interval
+        result = dataclasses.replace(
+            result, prediction=exponent, estimate=result.estimate / 2, stderr=result.stderr / 2,
+            interval=(low / 2, high / 2),
+            data={**result.data, "x": s["widths"], "fit": result.data["fit"] * [1, 0.5, 1]},
+            criterion=f"in x = sqrt(n), {result.criterion}; i.e. exponent {result.estimate / 2:.3f} in n, interval "
+                      f"[{low / 2:.3f}, {high / 2:.3f}]")
+    result.plot = _loglog(result, ylabel, "erf, one hidden layer, NTK parameterization", root)
+    return result
+
+
+@claim("dynamics.lazy.parameters",
+       "Lazy training: the relative change of the parameters between initialization and the end of training falls "
+       "like $n^{-1/2}$.", SOURCE_LEE, n ** sp.Rational(-1, 2))
+def _lazy_parameters(seed, size):
+    return _sweep_claim("parameters", -0.5, r"$\|\theta_T - \theta_0\| / \|\theta_0\|$", seed, size)
+
+
+@claim("dynamics.lazy.ntk",
+       "Lazy training: the relative change of the empirical NTK during training falls like $1/n$ (faster than "
+       "the $n^{-1/2}$ bound).", SOURCE_HIERARCHY, 1 / n)
+def _lazy_ntk(seed, size):
+    return _sweep_claim("ntk", -1.0, r"$\|\hat\Theta_T - \hat\Theta_0\| / \|\hat\Theta_0\|$", seed, size)
+
+
+@claim("dynamics.lazy.nngp",
+       "Lazy training: the relative change of the empirical NNGP (the readout's kernel) during training falls "
+       "like $1/n$.", SOURCE_HIERARCHY, 1 / n)
+def _lazy_nngp(seed, size):
+    return _sweep_claim("nngp", -1.0, r"$\|\hat K_T - \hat K_0\| / \|\hat K_0\|$", seed, size)
+
+
+@claim("dynamics.hierarchy",
+       "At initialization the NTK's velocity $d\\Theta/dt$, the second equation of the hierarchy, is suppressed "
+       "like $1/n$.", SOURCE_HIERARCHY, 1 / n)
+def _hierarchy(seed, size):
+    return _sweep_claim("velocity", -1.0, r"$\|d\hat\Theta/dt\| / \|\hat\Theta_0\|$ at $t = 0$", seed, size)
+
+
+@claim("dynamics.linearization",
+       "A network trained by gradient descent departs from its first-order Taylor model around initialization, "
+       "trained the same way, by $O(1/n)$.", SOURCE_LEE + "; " + SOURCE_HIERARCHY, 1 / n)
+def _linearization(seed, size):
+    # the gap mixes the 1/n second-order terms with n^{-3/2} third-order ones: its correction is n^{-1/2}
+    return _sweep_claim("linearization", -1.0, r"$\sup_t$ RMS $|f_t - f^{\mathrm{lin}}_t|$", seed, size, root=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The second-order Taylor model
+# --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _activation_derivatives():
+    act = _activation(ACTIVATION)
+    return (lambdify([z], act.expr), lambdify([z], act.derivative),
+            lambdify([z], sp.diff(act.derivative, z)))
+
+
+def _taylor(mlp, params, X, Y, inputs, lr, steps, order):
+    """Gradient descent on the order-1 or order-2 Taylor model of a one-hidden-layer MLP around ``params``, written
+    from f = m₁ W¹ φ(z) + σ_b b¹, z = m₀ W⁰ x + σ_b b⁰: with Δz = m₀ ΔW⁰ x + σ_b Δb⁰,
+
+        f₁ = f₀ + m₁ ΔW¹ φ(z) + m₁ W¹ (φ'(z) Δz) + σ_b Δb¹,      f₂ = f₁ + m₁ ΔW¹ (φ'(z) Δz) + ½ m₁ W¹ (φ''(z) Δz²).
+
+    Returns the outputs on ``inputs`` (the training inputs first) after each step in ``steps``: (len(steps), E, N).
+    """
+    phi, dphi, d2phi = _activation_derivatives()
+    (W0, b0), (W1, b1) = params
+    m0, m1 = mlp.multipliers
+    sb = np.sqrt(mlp.sigma_b2)
+    z0 = m0 * np.einsum("end,xd->exn", W0, inputs) + sb * b0[:, None, :]
+    p0, p1, p2 = phi(z0), dphi(z0), d2phi(z0)
+    v = W1[:, 0]
+    f0 = m1 * np.einsum("en,exn->ex", v, p0) + sb * b1
+    dW0, db0, dv, db1 = np.zeros_like(W0), np.zeros_like(b0), np.zeros_like(v), np.zeros_like(b1)
+    D, out = len(X), []
+    for step in range(max(steps) + 1):
+        dz = m0 * np.einsum("end,xd->exn", dW0, inputs) + sb * db0[:, None, :]
+        feature, back = p0, v[:, None, :] * p1  # ∂f/∂ΔW¹ and ∂f/∂Δz of the model at Δ
+        if order == 2:
+            feature, back = p0 + p1 * dz, back + dv[:, None, :] * p1 + v[:, None, :] * p2 * dz
+        f = f0 + m1 * np.einsum("en,exn->ex", dv, p0) + m1 * np.einsum("en,exn->ex", v, p1 * dz) + sb * db1
+        if order == 2:
+            f = f + m1 * np.einsum("en,exn->ex", dv, p1 * dz) + 0.5 * m1 * np.einsum("en,exn->ex", v, p2 * dz**2)
+        if step in steps:
+            out.append(f)
+        g = (f[:, :D] - Y[:, 0]) / D
+        gz = m1 * back[:, :D] * g[:, :, None]
+        dv -= lr * m1 * np.einsum("ex,exn->en", g, feature[:, :D])
+        dW0 -= lr * m0 * np.einsum("exn,xd->end", gz, X)
+        db0 -= lr * sb * gz.sum(1)
+        db1 -= lr * sb * g.sum(1)[:, None]
+    return np.array(out)
+
+
+@claim("dynamics.quadratic_model",
+       "The second-order Taylor model tracks the network more closely than the first-order one at the same width: "
+       "its gap is one order higher in the training time $\\tau = \\eta t$, so the ratio of the gaps grows like "
+       "$\\tau$.", "Dyer & Gur-Ari 2020; Huang & Yau 2020; Bai & Lee 2020 (quadratic models); notes 001", t)
+def _quadratic(seed, size):
+    width, networks = sized(size, 512, 1024, 2048), sized(size, 6, 8, 24)
+    X, X_test, Y = _data()
+    inputs = np.concatenate([X, X_test])
+    lr = 0.05 * _theory()[2]
+    steps = [1, 2, 4, 8, 16, 32]
+    mlp = _mlp(width)
+    params = mlp.init(seed_for(seed, "dynamics.quadratic_model"), networks)
+    net = _outputs(train(mlp, params, X, Y, lr, max(steps), X_test=X_test))[steps]
+    gaps = [np.sqrt(np.mean((net - _taylor(mlp, params, X, Y, inputs, lr, steps, k)) ** 2, axis=2))
+            for k in (1, 2)]
+    ratio = gaps[1] / gaps[0]  # (steps, E)
+    tau = lr * np.array(steps)
+    result = power_law(1 / tau, ratio.mean(1), ratio.std(1, ddof=1) / np.sqrt(networks), -1.0, correction=True,
+                       data={"tau": tau, "linear_gap": gaps[0].mean(1), "quadratic_gap": gaps[1].mean(1)})
+
+    def plot(fig):
+        ax = fig.add_subplot()
+        ax.plot(tau, gaps[0].mean(1), "o-", label="first-order (linear) model")
+        ax.plot(tau, gaps[1].mean(1), "s-", label="second-order (quadratic) model")
+        ax.set(xscale="log", yscale="log", xlabel=r"training time $\tau = \eta t$",
+               ylabel="RMS gap to the network", title=f"width {width}, {networks} networks")
+        ax.legend()
+
+    result.plot = plot
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Mean-field contrast
+# --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _mean_field(seed, size):
+    """Relative NTK change of two-layer networks with readout multiplier 1/n (no biases), lr ∝ n."""
+    X, _, Y = _data()
+    rows = []
+    for width in _widths(size):
+        mlp = MLP(DIM, (width,), ACTIVATION, sigma_w2=SIGMA_W2, sigma_b2=0.0,
+                  multipliers=(np.sqrt(SIGMA_W2 / DIM), 1.0 / width))
+        params = mlp.init(seed_for(seed, "dynamics.mean_field", width), _networks(sized(size, 8, 16, 64), width))
+        ntk0 = mlp.ntk(params, X)
+        lr = TRAIN / np.linalg.eigvalsh(ntk0.mean(0)).max()  # ∝ n: n Θ̂ is O(1)
+        run = train(mlp, params, X, Y, lr, STEPS)
+        change = _relative(mlp.ntk(run.params, X), ntk0)
+        rows.append((change.mean(), change.std(ddof=1) / np.sqrt(len(change)), lr / width, run.loss[-1].mean()))
+    return np.array(_widths(size), float), np.array(rows)
+
+
+@claim("dynamics.mean_field",
+       "With mean-field scaling (readout $\\frac{1}{n}\\sum_i v_i \\phi(z_i)$, learning rate $\\propto n$) the "
+       "NTK changes by $\\Theta(1)$ at every width: the relative change scales like $n^0$.",
+       "Mei, Montanari & Nguyen 2018; Chizat & Bach 2018; notes 001 and 003", sp.S.One)
+def _mean_field_claim(seed, size):
+    widths, rows = _mean_field(seed, size)
+    lazy = _sweep(seed, size)
+    result = power_law(widths, rows[:, 0], rows[:, 1], 0.0, correction=True,
+                       data={"lr_over_n": rows[:, 2], "final_loss": rows[:, 3]})
+
+    def plot(fig):
+        ax = fig.add_subplot()
+        ax.errorbar(widths, rows[:, 0], yerr=2 * rows[:, 1], fmt="o-", capsize=3, label="mean field: readout 1/n")
+        ax.errorbar(lazy["widths"], lazy["ntk"][:, 0], yerr=2 * lazy["ntk"][:, 1], fmt="s-", capsize=3,
+                    label=r"NTK parameterization: readout $1/\sqrt{n}$")
+        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel=r"$\|\hat\Theta_T - \hat\Theta_0\| / "
+               r"\|\hat\Theta_0\|$", title="relative NTK change during training")
+        ax.legend()
+
+    result.plot = plot
+    return result
