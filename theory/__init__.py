@@ -2,17 +2,25 @@
 
 Symbolic: :func:`activation`, :func:`gaussian_expectation`, :func:`layer`, :func:`kernels` (SymPy objects that print
 as LaTeX). Numeric: :func:`nngp`, :func:`nngp_ntk` (lambdified from the symbolic layer map). Finite networks:
-:mod:`theory.montecarlo`. Claims and ``theory verify``: :mod:`theory.claims`. Export: :mod:`theory.latex`.
+:mod:`theory.montecarlo`. Theories: :mod:`theory.parameterizations` (abc, muP), :mod:`theory.dynamics` (NTK-GP
+training dynamics), :mod:`theory.finite_width` (1/n corrections). Claims and ``theory verify``: :mod:`theory.claims`.
+Export: :mod:`theory.latex`.
 """
 
-from . import claims, latex, montecarlo, symbols
+from . import claims, dynamics, finite_width, latex, montecarlo, parameterizations, symbols
 from .activations import Activation, activation
+from .dynamics import MSEDynamics, cross_entropy_flow, nngp_posterior
+from .finite_width import exact_kurtosis, ntk_variance, output_kurtosis
 from .gaussian import dual_activation, gaussian_expectation, hermite_coefficients
 from .kernels import Kernel, KernelRecursion, kernels, layer, nngp, nngp_ntk
+from .parameterizations import MF, MUP, MUP_ADAM, NTK, SP, abc
 
 __all__ = [
-    "claims", "latex", "montecarlo", "symbols",
+    "claims", "dynamics", "finite_width", "latex", "montecarlo", "parameterizations", "symbols",
     "Activation", "activation",
     "gaussian_expectation", "hermite_coefficients", "dual_activation",
     "Kernel", "KernelRecursion", "kernels", "layer", "nngp", "nngp_ntk",
+    "abc", "SP", "NTK", "MF", "MUP", "MUP_ADAM",
+    "MSEDynamics", "cross_entropy_flow", "nngp_posterior",
+    "output_kurtosis", "exact_kurtosis", "ntk_variance",
 ]

@@ -5,6 +5,7 @@ Exit codes: 0 success (every selected claim holds), 1 a claim fails, 2 a usage e
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -124,6 +125,9 @@ def main(argv=None):
     except ValueError as err:  # e.g. a claim pattern that matches nothing
         print(f"theory {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `theory derive ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Importing this package registers the claims of every topic module listed here.
 """
 
-from . import kernels  # noqa: F401  (registers the core claims)
+from . import dynamics, finite_width, kernels, parameterizations  # noqa: F401  (each registers its claims)
 from .base import (SIZES, Claim, Outcomes, Result, bootstrap, claim, compare, compare_all, power_law, registry, run,
                    seed_for, select, sized, verify)
 
