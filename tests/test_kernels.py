@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies import input_sets
+import sys
+
 from theory import kernels, layer, nngp, nngp_ntk
 from theory.montecarlo import empirical_kernels
 from theory.numeric import lambdify
@@ -137,6 +139,24 @@ def test_an_equal_copy_of_the_inputs_is_treated_as_the_same_inputs():
     x = _unit_rows(6, 4, 7)
     a, b = nngp_ntk(x, None, "relu", depth=5), nngp_ntk(x, x.copy(), "relu", depth=5)
     np.testing.assert_array_equal(a.ntk, b.ntk)
+
+
+@pytest.mark.parametrize("act, sb", [("relu", 0.0), ("relu", 0.4), ("erf", 0.2), ("abs", 0.0)])
+def test_tiles_and_threads_give_the_row_by_row_kernel(act, sb, monkeypatch):
+    """Small tiles force many tiles, threads and the symmetric mirror; identical, colinear, antipodal and zero rows
+    fall in different tiles. Each row computed alone (a rectangular 1×N kernel) must agree to rounding."""
+    monkeypatch.setattr(sys.modules["theory.kernels"], "_TILE", 49)  # 7×7 tiles (theory.kernels is the function)
+    x = _unit_rows(20, 5, 21)
+    X = np.vstack([x, x[3], 2.5 * x[5], -x[7], np.zeros(5), x[:4]])
+    K, theta = nngp_ntk(X, None, act, depth=4, sigma_w2=1.7, sigma_b2=sb)
+    np.testing.assert_array_equal(K, K.T)
+    np.testing.assert_array_equal(theta, theta.T)
+    for i in range(len(X)):
+        row = nngp_ntk(X[i:i + 1], X, act, depth=4, sigma_w2=1.7, sigma_b2=sb)
+        np.testing.assert_allclose(row.nngp[0], K[i], rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(row.ntk[0], theta[i], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(K[20], K[3], rtol=1e-14)  # an identical copy in another tile
+    np.testing.assert_allclose(theta[20], theta[3], rtol=1e-14)
 
 
 def test_depth_zero_is_the_input_kernel():

@@ -13,6 +13,8 @@ The one-layer map is derived once (:func:`layer`); the depth-L kernel is its com
 (:class:`KernelRecursion`) or numerically (:func:`nngp_ntk`, a loop over layers of the lambdified map).
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
@@ -151,25 +153,28 @@ _SERIES_ORDER = 14  # Taylor terms of the gaps near θ = 0 and θ = π
 _SERIES_CUTOFF = sp.Rational(1, 20)  # below it the series is exact to ~1e-16; above, the direct form is
 
 
-_GAP_MINUS, _GAP_PLUS = sp.symbols("g_- g_+", nonnegative=True)
+_GAP_MINUS, _GAP_PLUS = sp.symbols("g_- g_+", real=True)  # non-negative, but for rounding
 
 
-def _angle_map(pair):
+def _angle_map(pair, bias=True):
     r"""The angle map θ -> θ' = Angle(K'11, K'12, K'22) of one layer, in pieces that never cancel.
 
     ``pair`` is E[φ(u)φ(v)] in q11, q12, q22 and Angle(q11, q12, q22). With A = E[φ(u)²] on each side,
-    G = √(K'11 K'22) - K'12 and H = √(K'11 K'22) + K'12 give θ' = π/2 - atan2(H - G, 2√(GH)), and, multiplied
-    by D = √(K'11 K'22) + σ_b² + σ_w² √(A11 A22) > 0 (θ' only depends on G/H),
+    G = √(K'11 K'22) - K'12 and H = √(K'11 K'22) + K'12 give tan(θ'/2) = √(G/H), and, multiplied by
+    D = √(K'11 K'22) + σ_b² + σ_w² √(A11 A22) > 0 (θ' only depends on G/H),
 
         D·G = σ_b² σ_w² (√A11 - √A22)² + σ_w² D g₋,      g₋ = √(A11 A22) - E12,
         D·H = σ_b² σ_w² (√A11 - √A22)² + D (2σ_b² + σ_w² g₊),   g₊ = √(A11 A22) + E12,
 
-    sums of non-negative terms. The gaps g∓ cancel where they vanish: g₋ near θ = 0 (and near θ = π for even φ),
-    g₊ near θ = π (odd φ). Within ``_SERIES_CUTOFF`` of 0 and of π their Taylor series replace them.
-    When everything vanishes (zero variances) θ' = π/2, i.e. ρ := 0.
+    sums of non-negative terms; without bias (``bias=False``: σ_b² = 0) simply G/H = g₋/g₊. The gaps g∓ cancel
+    where they vanish: g₋ near θ = 0 (and near θ = π for even φ), g₊ near θ = π (odd φ). Within
+    ``_SERIES_CUTOFF`` of 0 and of π their Taylor series replace them. When everything vanishes (zero variances)
+    θ' = π/2, i.e. ρ := 0.
 
-    Returns ``(combine, minus, plus)``: θ' in (q11, q22, g₋, g₊, σ_w², σ_b²), and each gap in (q11, q22, θ) as a
-    triple (direct form, series at θ = 0, series at θ = π), the series in Horner form.
+    Returns ``(polar, minus, plus)``: (θ', sin θ', cos θ') = (2 atan √(G/H), 2√(GH)/(G + H), (H - G)/(G + H)) in
+    (q11, q22, g₋, g₊, σ_w², σ_b²) -- one inverse tangent, and the sine and cosine by division, so that the next
+    layer needs no trigonometric function -- and each gap in (q11, q22, θ) as a triple (direct form, series at
+    θ = 0, series at θ = π), the series in Horner form.
     """
     e = pair.xreplace({_PLAIN_ANGLE: sym.theta}).xreplace({q12: sp.sqrt(q11 * q22) * sp.cos(sym.theta)})
     a11 = sp.simplify(pair.xreplace({q12: q11, q22: q11}))
@@ -182,69 +187,91 @@ def _angle_map(pair):
         at_pi = sp.series(gap.xreplace({sym.theta: sp.pi - eps}), eps, 0, _SERIES_ORDER).removeO()
         return gap, sp.horner(at_zero, sym.theta), sp.horner(at_pi, eps).xreplace({eps: sp.pi - sym.theta})
 
-    sw, sb = sym.sigma_w2, sym.sigma_b2
-    d = sp.sqrt((sb + sw * a11) * (sb + sw * a22)) + sb + sw * root
-    spread = sb * sw * (sp.sqrt(a11) - sp.sqrt(a22)) ** 2
     # evaluate=False: SymPy would otherwise try (slowly, and in vain) to decide the signs of large expressions
-    g = sp.Max(0, spread + sw * d * _GAP_MINUS, evaluate=False)
-    h = sp.Max(0, spread + d * (2 * sb + sw * _GAP_PLUS), evaluate=False)
-    return sp.pi / 2 - sp.atan2(h - g, 2 * sp.sqrt(g * h)), forms(root - e), forms(root + e)
+    if bias:
+        sw, sb = sym.sigma_w2, sym.sigma_b2
+        d = sp.sqrt((sb + sw * a11) * (sb + sw * a22)) + sb + sw * root
+        spread = sb * sw * (sp.sqrt(a11) - sp.sqrt(a22)) ** 2
+        g = sp.Max(0, spread + sw * d * _GAP_MINUS, evaluate=False)
+        h = sp.Max(0, spread + d * (2 * sb + sw * _GAP_PLUS), evaluate=False)
+    else:
+        g, h = sp.Max(0, _GAP_MINUS, evaluate=False), sp.Max(0, _GAP_PLUS, evaluate=False)
+    r = g + h
+    polar = tuple(sp.Piecewise((zero_variance, sp.Eq(r, 0)), (value, True)) for zero_variance, value in
+                  ((sp.pi / 2, 2 * sp.atan(sp.sqrt(g / h))), (1, 2 * sp.sqrt(g * h) / r), (0, (h - g) / r)))
+    return polar, forms(root - e), forms(root + e)
 
 
 class _AngleStep:
-    """The numeric angle map: gaps directly, their series on the pairs within the cutoff of 0 or π, combined."""
+    """The numeric angle map: the gaps' direct forms, patched by their series within the cutoff of 0 or π, combined
+    into (θ', sin θ', cos θ')."""
 
-    def __init__(self, pair):
-        combine, minus, plus = _angle_map(pair)
-        gap_args = (q11, q22, sym.theta)
-        self.combine = lambdify((q11, q22, _GAP_MINUS, _GAP_PLUS, sym.sigma_w2, sym.sigma_b2), combine)
-        self.minus = [lambdify(gap_args, form) for form in minus]
-        self.plus = [lambdify(gap_args, form) for form in plus]
+    def __init__(self, pair, bias=True):
+        polar, minus, plus = _angle_map(pair, bias)
+        self.gaps = tuple(_carry_trig(form) for form in (minus[0], plus[0]))  # direct; fused into a layer's step
+        self.direct = lambdify(_ANGLE_ARGS, self.gaps)
+        self.series = [[lambdify((q11, q22, sym.theta), form) for form in forms[1:]] for forms in (minus, plus)]
+        self.combine = lambdify((q11, q22, _GAP_MINUS, _GAP_PLUS, sym.sigma_w2, sym.sigma_b2), polar)
 
-    @staticmethod
-    def _gap(forms, a, b, theta):
-        direct, at_zero, at_pi = forms
-        out = np.array(direct(a, b, theta))
+    def patch(self, a, b, theta, gaps):
+        """The gaps (g₋, g₊) with their series in place of the direct forms where θ is near 0 or π."""
+        gaps = list(gaps)
         cutoff = float(_SERIES_CUTOFF)
-        for series, near in ((at_zero, theta < cutoff), (at_pi, np.pi - theta < cutoff)):
+        for i, near in enumerate((theta < cutoff, theta > np.pi - cutoff)):
             if near.any():
-                out[near] = series(np.broadcast_to(a, theta.shape)[near], np.broadcast_to(b, theta.shape)[near],
-                                   theta[near])
-        return out
+                args = [np.broadcast_to(x, theta.shape)[near] for x in (a, b, theta)]
+                for k, series in enumerate(self.series):
+                    gaps[k] = np.array(gaps[k])
+                    gaps[k][near] = series[i](*args)
+        return gaps
 
-    def __call__(self, a, b, theta, sw, sb):
-        return self.combine(a, b, self._gap(self.minus, a, b, theta), self._gap(self.plus, a, b, theta), sw, sb)
+    def __call__(self, a, b, polar, sw, sb, gaps=None):
+        """(θ', sin θ', cos θ') from ``polar`` = (θ, sin θ, cos θ); ``gaps`` are the direct gaps when the caller has
+        evaluated them already."""
+        gaps = self.patch(a, b, polar[0], self.direct(a, b, *polar) if gaps is None else gaps)
+        return self.combine(a, b, *gaps, sw, sb)
 
 
-class _Numeric(NamedTuple):
-    """Lambdified layer maps. With ``angle`` set, ``nngp``, ``kdot`` and ``weight`` take θ after q22."""
+_SIN, _COS = sp.symbols("s_theta c_theta")  # sin θ and cos θ, carried through the layers with θ
+_ANGLE_ARGS = (q11, q22, sym.theta, _SIN, _COS)
+_NTK_IN, _FAN_IN = sp.symbols("Theta_in n_in")  # the NTK of the layer below; the fan-in (standard parameterization)
+_STEP_ARGS = (q11, q12, q22, sym.theta, _SIN, _COS, _NTK_IN, sym.sigma_w2, sym.sigma_b2, _FAN_IN)
 
-    nngp: object
-    kdot: object
+
+def _carry_trig(expr):
+    """``expr`` with sin θ and cos θ as the carried symbols (multiple angles expanded first)."""
+    return sp.expand_trig(expr).xreplace({sp.sin(sym.theta): _SIN, sp.cos(sym.theta): _COS})
+
+
+class _Step(NamedTuple):
+    """One layer of the numeric recursion: ``fused`` maps (q11, q12, q22, θ, sin θ, cos θ, Θ, σ_w², σ_b², n_in) to the new K12,
+    the new Θ (when an NTK is requested) and, with ``angle`` set, the direct gaps of the angle map, all in one
+    lambdified function whose common subexpressions (√(q11 q22), sin θ, cos θ, ...) are computed once."""
+
+    fused: object
     diag: object
     angle: object
-    weight: object  # ∂K^l/∂σ_w² = <φ(u)φ(v)>, the weight term of the standard parameterization's NTK
 
 
 @lru_cache(maxsize=128)
-def _numeric(act, with_ntk):
-    lay = layer(act)
-    sw_sb = (sym.sigma_w2, sym.sigma_b2)
-    carried = lay.nngp.has(_PLAIN_ANGLE) or (with_ntk and lay.kdot.has(_PLAIN_ANGLE))
-    args = (q11, q12, q22, sym.theta) + sw_sb if carried else (q11, q12, q22) + sw_sb
-
-    def compile_(expr):
-        return lambdify(args, expr.xreplace({_PLAIN_ANGLE: sym.theta}))
-
-    return _Numeric(compile_(lay.nngp), compile_(lay.kdot) if with_ntk else None,
-                    lambdify((q11,) + sw_sb, lay.nngp_diag),
-                    _AngleStep(gaussian_expectation(act, act)) if carried else None,
-                    compile_(sp.diff(lay.nngp, sym.sigma_w2)) if with_ntk else None)
+def _step(act, mode, bias):
+    """The compiled layer of ``act`` for ``mode`` None (NNGP only), "ntk" or "standard" (see :func:`nngp_ntk`);
+    without ``bias`` the expressions are specialized to σ_b² = 0 (SymPy drops the bias terms)."""
+    lay = layer(act) if bias else Layer(*(e.xreplace({sym.sigma_b2: 0}) for e in layer(act)))
+    ntk = {None: [], "ntk": [lay.nngp + lay.kdot * _NTK_IN],
+           "standard": [lay.kdot * _NTK_IN + _FAN_IN * sp.diff(lay.nngp, sym.sigma_w2) + 1]}[mode]
+    outputs = [lay.nngp] + ntk
+    angle = None
+    if any(e.has(_PLAIN_ANGLE) for e in outputs):
+        angle = _AngleStep(gaussian_expectation(act, act), bias)
+        outputs = [_carry_trig(e.xreplace({_PLAIN_ANGLE: sym.theta})) for e in outputs] + list(angle.gaps)
+    return _Step(lambdify(_STEP_ARGS, outputs), lambdify((q11, sym.sigma_w2, sym.sigma_b2), lay.nngp_diag), angle)
 
 
 @lru_cache(maxsize=1)
 def _input_angle_map():
-    """The angle map of the input layer K⁰ = σ_b² + σ_w² x·x'/d: the identity's, in (g11, g22, θ_x)."""
+    """The angle map of the input layer K⁰ = σ_b² + σ_w² x·x'/d (with bias; without, it keeps the angle): the
+    identity's, in (g11, g22, θ_x)."""
     return _AngleStep(sp.sqrt(q11 * q22) * sp.cos(_PLAIN_ANGLE))
 
 
@@ -281,6 +308,75 @@ def _fan_ins(parameterization, widths, depth, d):
     return (d,) + widths
 
 
+#: Pairs per tile: a tile's ~20 temporaries of 64K float64 stay within a core's cache hierarchy.
+_TILE = 1 << 16
+
+
+def _tiles(n, m, symmetric):
+    """Row and column slices of the tiles; for a symmetric kernel only the tiles on and above the diagonal."""
+    side = int(np.sqrt(_TILE))
+    cols = side if symmetric else min(m, side)
+    rows = side if symmetric else _TILE // cols
+    return [(slice(r, min(r + rows, n)), slice(c, min(c + cols, m)))
+            for r in range(0, n, rows) for c in range(r if symmetric else 0, m, cols)]
+
+
+class _Problem(NamedTuple):
+    """Everything a tile needs: inputs, their Gram matrix and squared norms over d, the per-layer diagonals,
+    parameters."""
+
+    X1: np.ndarray
+    X2: np.ndarray
+    g12: np.ndarray
+    g11: np.ndarray
+    g22: np.ndarray
+    diag1: list
+    diag2: list
+    step: _Step
+    mode: object
+    fan_in: tuple
+    sw: float
+    sb: float
+
+
+def _tile(p, rows, cols, symmetric):
+    """K^L and Θ^L on one tile: all layers while the tile's arrays are hot in cache."""
+    x1, x2 = p.X1[rows], p.X2[cols]
+    g11, g12, g22 = p.g11[rows], p.g12[rows, cols], p.g22[cols]
+    k12 = p.sb + p.sw * g12
+    polar = (0.0, 0.0, 0.0)  # (θ, sin θ, cos θ) when the angle is carried
+    if p.step.angle is not None:
+        theta = _input_angles(x1, x2, g11, g12, g22)
+        polar = (theta, np.sin(theta), np.cos(theta))
+        if p.sb:
+            polar = _input_angle_map()(g11[:, None], g22[None, :], polar, p.sw, p.sb)
+    ntk = 0.0
+    if p.mode == "ntk":
+        ntk = k12
+    elif p.mode == "standard":
+        ntk = 1.0 + p.fan_in[0] * g12
+    for l in range(len(p.diag1) - 1):
+        a, b = p.diag1[l][rows, None], p.diag2[l][None, cols]
+        fan = p.fan_in[l + 1] if p.fan_in else 0.0
+        out = p.step.fused(a, k12, b, *polar, ntk, p.sw, p.sb, fan)
+        k12 = out[0]
+        if p.mode is not None:
+            ntk = out[1]
+        if p.step.angle is not None:
+            polar = p.step.angle(a, b, polar, p.sw, p.sb, gaps=out[-2:])
+    return k12, (None if p.mode is None else np.broadcast_to(ntk, k12.shape))
+
+
+def _write(out, value, rows, cols, symmetric):
+    if not symmetric:
+        out[rows, cols] = value
+    elif rows == cols:  # the tile straddles the diagonal: keep its upper triangle, mirror it
+        out[rows, cols] = np.triu(value) + np.triu(value, 1).T
+    else:
+        out[rows, cols] = value
+        out[cols, rows] = value.T
+
+
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
     act = _activation(activation)
     X1 = _validate.inputs(X1, "X1")
@@ -296,36 +392,38 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
                          "colinear inputs; use theory.nngp for the NNGP alone")
     if act.parameters:
         raise ValueError(f"activation {act.name}: give numbers for its parameters to evaluate kernels")
-    num = _numeric(act, with_ntk)
+    mode = None if not with_ntk else parameterization
+    step = _step(act, mode, sb != 0)
+    symmetric = X2 is X1
     d = X1.shape[1]
     g11 = np.einsum("ij,ij->i", X1, X1) / d
-    g22 = g11 if X2 is X1 else np.einsum("ij,ij->i", X2, X2) / d
-    g12 = X1 @ X2.T / d
-    if X2 is X1:
-        np.fill_diagonal(g12, g11)  # x·x computed once, so the diagonal is exactly at ρ = 1
-    k11, k12, k22 = (sb + sw * g for g in (g11, g12, g22))
-    angle = None
-    if num.angle is not None:
-        angle = _input_angle_map()(g11[:, None], g22[None, :], _input_angles(X1, X2, g11, g12, g22), sw, sb)
-    # standard parameterization: each layer adds fan_in ∂K/∂σ_w² + ∂K/∂σ_b², with ∂K⁰/∂σ_w² = g12, ∂K/∂σ_b² = 1
-    standard = with_ntk and fan_in is not None
-    ntk = (1.0 + fan_in[0] * g12 if standard else k12.copy()) if with_ntk else None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for l in range(depth):
-            a, b = k11[:, None], k22[None, :]
-            args = (a, k12, b) if angle is None else (a, k12, b, angle)
-            if with_ntk:
-                ntk *= num.kdot(*args, sw, sb)
-            if standard:
-                ntk += fan_in[l + 1] * num.weight(*args, sw, sb) + 1.0
-            k12 = num.nngp(*args, sw, sb)
-            if angle is not None:
-                angle = num.angle(a, b, angle, sw, sb)
-            if with_ntk and not standard:
-                ntk += k12
-            k11 = num.diag(k11, sw, sb)
-            k22 = k11 if X2 is X1 else num.diag(k22, sw, sb)
-    return Kernel(np.array(k12, dtype=np.float64), ntk)
+    g22 = g11 if symmetric else np.einsum("ij,ij->i", X2, X2) / d
+    diag1, diag2 = [sb + sw * g11], [sb + sw * g22]
+    for _ in range(depth):
+        diag1.append(np.array(step.diag(diag1[-1], sw, sb)))
+        diag2.append(diag1[-1] if symmetric else np.array(step.diag(diag2[-1], sw, sb)))
+    K = X1 @ X2.T  # the Gram matrix, one BLAS call; the tiles read it and overwrite it with K^L
+    K /= d
+    if symmetric:
+        np.fill_diagonal(K, g11)  # x·x from the norms, so the diagonal is exactly at ρ = 1
+    problem = _Problem(X1, X2, K, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb)
+    ntk = np.empty_like(K) if with_ntk else None
+
+    def work(tile):
+        rows, cols = tile
+        with np.errstate(divide="ignore", invalid="ignore"):  # per thread: NumPy's error state is thread-local
+            k, t = _tile(problem, rows, cols, symmetric)
+        _write(K, k, rows, cols, symmetric)
+        if with_ntk:
+            _write(ntk, t, rows, cols, symmetric)
+
+    tiles = _tiles(*K.shape, symmetric)
+    if len(tiles) == 1:
+        work(tiles[0])
+    else:  # NumPy releases the GIL inside its loops, so threads share the cores
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(work, tiles))
+    return Kernel(K, ntk)
 
 
 def nngp(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0, parameterization="ntk", widths=None):

@@ -6,7 +6,7 @@ the single source of truth, and this module only decides how it is printed as ve
 Printing rules beyond SymPy's SciPy printer:
 
 * ``Heaviside(x)`` becomes ``numpy.heaviside(x, H0)`` (SymPy's convention H(0) = 1/2), ``Max``/``Min`` become
-  nested ``numpy.maximum``/``numpy.minimum`` (no stacking of temporaries);
+  nested ``numpy.maximum``/``numpy.minimum`` (no stacking of temporaries), ``Piecewise`` nested ``numpy.where``;
 * package functions print themselves through a ``_numpy(printer, *args)`` hook (e.g. the angle between two
   inputs, computed without cancellation; see :class:`theory.gaussian.Angle`);
 * package functions that need a runtime helper (the Gauss-Hermite fallback of
@@ -43,6 +43,14 @@ class _Printer(SciPyPrinter):
 
     def _print_Min(self, expr):
         return self._nested("numpy.minimum", expr.args)
+
+    def _print_Piecewise(self, expr):  # nested numpy.where, one pass a piece (SymPy prints a slower numpy.select)
+        out = self._module_format("numpy.nan")
+        for value, condition in reversed(expr.args):
+            value = self._print(value)
+            out = value if condition == sp.true else \
+                f"{self._module_format('numpy.where')}({self._print(condition)}, {value}, {out})"
+        return out
 
     def _print_Function(self, expr):
         if hasattr(expr, "_numpy"):
