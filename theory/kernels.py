@@ -276,16 +276,18 @@ def _input_angle_map():
 
 
 def _input_angles(X1, X2, g11, g12, g22):
-    """The angle between the inputs: arccos from the Gram matrix, and Kahan's 2·atan2(|x̂ - x̂'|, |x̂ + x̂'|) for the
-    near-colinear pairs, where the Gram matrix has lost the digits. π/2 when an input is zero."""
+    """(θ, sin θ, cos θ) of the angle between the inputs: from the Gram matrix, and from Kahan's
+    θ = 2·atan2(|x̂ - x̂'|, |x̂ + x̂'|) for the near-colinear pairs, where the Gram matrix has lost the digits.
+    θ = π/2 when an input is zero."""
     norm = np.sqrt(np.outer(g11, g22))
     cos = np.clip(np.divide(g12, norm, out=np.zeros_like(g12), where=norm > 0), -1.0, 1.0)
-    theta = np.arccos(cos)
+    theta, sin = np.arccos(cos), np.sqrt((1 - cos) * (1 + cos))
     i, j = np.nonzero(np.abs(cos) > 0.99)
     u = X1[i] / np.linalg.norm(X1[i], axis=1, keepdims=True)
     v = X2[j] / np.linalg.norm(X2[j], axis=1, keepdims=True)
-    theta[i, j] = 2 * np.arctan2(np.linalg.norm(u - v, axis=1), np.linalg.norm(u + v, axis=1))
-    return theta
+    theta[i, j] = near = 2 * np.arctan2(np.linalg.norm(u - v, axis=1), np.linalg.norm(u + v, axis=1))
+    sin[i, j], cos[i, j] = np.sin(near), np.cos(near)
+    return theta, sin, cos
 
 
 def _fan_ins(parameterization, widths, depth, d):
@@ -346,8 +348,7 @@ def _tile(p, rows, cols, symmetric):
     k12 = p.sb + p.sw * g12
     polar = (0.0, 0.0, 0.0)  # (θ, sin θ, cos θ) when the angle is carried
     if p.step.angle is not None:
-        theta = _input_angles(x1, x2, g11, g12, g22)
-        polar = (theta, np.sin(theta), np.cos(theta))
+        polar = _input_angles(x1, x2, g11, g12, g22)
         if p.sb:
             polar = _input_angle_map()(g11[:, None], g22[None, :], polar, p.sw, p.sb)
     ntk = 0.0
