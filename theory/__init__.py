@@ -3,12 +3,15 @@
 Symbolic: :func:`activation`, :func:`gaussian_expectation`, :func:`layer`, :func:`kernels` (SymPy objects that print
 as LaTeX). Numeric: :func:`nngp`, :func:`nngp_ntk` (lambdified from the symbolic layer map). Finite networks:
 :mod:`theory.montecarlo`. Theories: :mod:`theory.parameterizations` (abc, muP), :mod:`theory.dynamics` (NTK-GP
-training dynamics), :mod:`theory.finite_width` (1/n corrections). Claims and ``theory verify``: :mod:`theory.claims`.
+training dynamics), :mod:`theory.finite_width` (1/n corrections), :mod:`theory.scaling`,
+:mod:`theory.double_descent` and :mod:`theory.deep_bootstrap` (solvable models of generalization). Claims and ``theory verify``: :mod:`theory.claims`.
 Export: :mod:`theory.latex`.
 """
 
-from . import claims, dynamics, finite_width, latex, montecarlo, parameterizations, symbols
+from . import (claims, deep_bootstrap, double_descent, dynamics, finite_width, latex, montecarlo, parameterizations,
+               scaling, symbols)
 from .activations import Activation, activation
+from .double_descent import random_features_risk, ridgeless_risk
 from .dynamics import MSEDynamics, cross_entropy_flow, nngp_posterior
 from .finite_width import exact_kurtosis, ntk_variance, output_kurtosis
 from .gaussian import dual_activation, gaussian_expectation, hermite_coefficients
@@ -16,11 +19,13 @@ from .kernels import Kernel, KernelRecursion, kernels, layer, nngp, nngp_ntk
 from .parameterizations import MF, MUP, MUP_ADAM, NTK, SP, abc
 
 __all__ = [
-    "claims", "dynamics", "finite_width", "latex", "montecarlo", "parameterizations", "symbols",
+    "claims", "deep_bootstrap", "double_descent", "dynamics", "finite_width", "latex", "montecarlo",
+    "parameterizations", "scaling", "symbols",
     "Activation", "activation",
     "gaussian_expectation", "hermite_coefficients", "dual_activation",
     "Kernel", "KernelRecursion", "kernels", "layer", "nngp", "nngp_ntk",
     "abc", "SP", "NTK", "MF", "MUP", "MUP_ADAM",
     "MSEDynamics", "cross_entropy_flow", "nngp_posterior",
     "output_kurtosis", "exact_kurtosis", "ntk_variance",
+    "ridgeless_risk", "random_features_risk",
 ]

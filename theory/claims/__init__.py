@@ -3,7 +3,8 @@
 Importing this package registers the claims of every topic module listed here.
 """
 
-from . import dynamics, finite_width, kernels, parameterizations  # noqa: F401  (each registers its claims)
+# importing a topic module registers its claims
+from . import deep_bootstrap, double_descent, dynamics, finite_width, kernels, parameterizations, scaling  # noqa: F401
 from .base import (SIZES, Claim, Outcomes, Result, bootstrap, claim, compare, compare_all, power_law, registry, run,
                    seed_for, select, sized, verify)
 

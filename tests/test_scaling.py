@@ -1,0 +1,323 @@
+"""Scaling laws: the power-law fitter, the student-teacher model against brute force and exact identities, kernel
+spectra on the sphere against independent facts, geometry against a periodic nearest-neighbour search."""
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.spatial
+import scipy.special
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import theory.claims.scaling  # noqa: F401  (registers the claims)
+from theory import claims, nngp_ntk
+from theory import scaling as sc
+from theory.derive import render, topics
+from theory.double_descent import least_squares_risk
+from theory.numeric import lambdify
+
+
+def _sphere(rng, count, dim):
+    x = rng.standard_normal((count, dim))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The power-law fitter
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(alpha=st.floats(0.2, 3.0), amplitude=st.floats(0.1, 10.0), offset=st.floats(-1.0, 1.0))
+def test_fitter_recovers_an_exact_law_with_offset(alpha, amplitude, offset):
+    x = np.geomspace(10, 1000, 8)
+    y = amplitude * x ** -alpha + offset * amplitude * 1e-3 ** alpha
+    fit = sc.fit_power_law(x, y, np.full(x.size, 1e-9 * amplitude), offset=True)
+    assert fit.exponent == pytest.approx(alpha, abs=1e-5)
+    assert fit.interval[0] <= alpha <= fit.interval[1]
+    np.testing.assert_allclose(fit(x), y, rtol=1e-6, atol=1e-9 * amplitude)
+
+
+@pytest.mark.slow
+def test_fitter_interval_covers_at_its_level():
+    """On 300 noisy synthetic data sets the 90% profile interval covers the true exponent 84%..96% of the time
+    (binomial 5-sigma band around 90% is ±8.7%)."""
+    rng = np.random.default_rng(0)
+    x = np.geomspace(8, 512, 7)
+    truth = 2.0 * x ** -0.7 + 0.05
+    se = 0.02 * truth
+    hits = 0
+    for _ in range(300):
+        y = truth + se * rng.standard_normal(x.size)
+        lo, hi = sc.fit_power_law(x, y, se, level=0.9).interval
+        hits += lo <= 0.7 <= hi
+    assert 0.84 <= hits / 300 <= 0.96
+
+
+def test_correction_is_not_mistaken_for_the_leading_term():
+    """A pure x^-2 law could be written as 'x^-1 with a correction x^-2': the fitter must return 2."""
+    x = np.geomspace(10, 1000, 9)
+    fit = sc.fit_power_law(x, 3 * x**-2.0, 1e-6 * 3 * x**-2.0, offset=False, correction=True)
+    assert fit.exponent == pytest.approx(2.0, abs=1e-4)
+
+
+def test_student_t_widens_the_interval():
+    x, y = np.geomspace(10, 1000, 6), 5 * np.geomspace(10, 1000, 6) ** -1.0
+    noisy = y * (1 + 0.01 * np.array([1, -1, 0.5, -0.5, 0.2, -0.2]))
+    normal = sc.fit_power_law(x, noisy, 0.01 * y, offset=False)
+    student = sc.fit_power_law(x, noisy, 0.01 * y, offset=False, se_dof=4)
+    assert student.interval[1] - student.interval[0] > 1.5 * (normal.interval[1] - normal.interval[0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(x=[1, 2, 3], y=[1, 2, 3], y_se=[1, 1, 1]), "need more than 3 points"),
+    (dict(x=[1, 2, -3, 4], y=[1, 2, 3, 4], y_se=[1, 1, 1, 1]), "positive"),
+    (dict(x=[1, 2, 3, 4], y=[1, 2, 3], y_se=[1, 1, 1, 1]), "same length"),
+    (dict(x=[1, 2, 3, 4], y=[1, 2, 3, 4], y_se=[1, 0, 1, 1]), "positive"),
+])
+def test_fitter_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sc.fit_power_law(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Student-teacher random features
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_tail_sum_is_a_hurwitz_zeta_with_the_integral_asymptote():
+    exact, approx = sc.tail_sum()
+    assert sp.simplify(approx - sc.D ** -sc.alpha / sc.alpha) == 0
+    value = float(exact.xreplace({sc.alpha: 1, sc.D: 1000}).evalf())
+    assert value == pytest.approx(sum(i ** -2.0 for i in range(1001, 2_000_000)) + 1 / 2_000_000, rel=1e-6)
+    assert value * 1000 == pytest.approx(1.0, rel=2e-3)  # D^-α/α, up to O(1/D)
+
+
+def test_deterministic_equivalent_of_an_isotropic_spectrum_is_one_minus_d_over_s():
+    """λ_i = 1: κ = S/D - 1 and L = 1 - D/S, also the exact loss of kernel interpolation (a projection)."""
+    spectrum = np.ones(64)
+    np.testing.assert_allclose(sc.spectral_loss(spectrum, [8, 16, 40]), 1 - np.array([8, 16, 40]) / 64, rtol=1e-10)
+    data = np.random.default_rng(0).standard_normal((16, 64))
+    assert sc.student_teacher_loss(spectrum, None, data) == pytest.approx(1 - 16 / 64, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_power_law_limit_matches_the_integral_numerically():
+    kappa_of_d = sc.power_law_limit()[0].rhs
+    for a in (0.5, 1.0, 2.0):
+        kappa = float(kappa_of_d.xreplace({sc.alpha: a, sc.D: 50}))
+        integral = scipy.integrate.quad(lambda x: 1 / (1 + kappa * x ** (1 + a)), 0, np.inf, limit=200)[0]
+        assert integral == pytest.approx(50, rel=1e-8)
+
+
+def test_the_two_limits_are_the_same_function_of_the_gaussian_matrix():
+    """Duality: L(D; P = ∞) with data Z C^{1/2} equals L(P; D = ∞) with projection Z, draw by draw."""
+    spectrum = sc.power_law_spectrum(200, 0.7)
+    z = np.random.default_rng(1).standard_normal((12, 200))
+    by_data = sc.student_teacher_loss(spectrum, None, z * np.sqrt(spectrum))
+    by_params = sc.student_teacher_loss(spectrum, z, None)
+    assert by_data == pytest.approx(by_params, rel=1e-12)
+
+
+@pytest.mark.parametrize("P, D", [(5, 30), (30, 5), (12, 12)])
+def test_student_teacher_loss_against_brute_force(P, D):
+    """Explicit ω, explicit least squares and test samples (5 SE); the function averages over x and ω exactly."""
+    rng = np.random.default_rng(2)
+    spectrum = sc.power_law_spectrum(40, 1.0)
+    proj = rng.standard_normal((P, 40))
+    data = rng.standard_normal((D, 40)) * np.sqrt(spectrum)
+    exact = sc.student_teacher_loss(spectrum, proj, data)
+    losses = []
+    for _ in range(4000):
+        omega = rng.standard_normal(40) / np.sqrt(40)
+        theta = np.linalg.lstsq(data @ proj.T, data @ omega, rcond=None)[0]
+        test = rng.standard_normal((20, 40)) * np.sqrt(spectrum)
+        losses.append(np.mean((test @ omega - test @ proj.T @ theta) ** 2))
+    assert abs(np.mean(losses) - exact) <= 5 * np.std(losses) / np.sqrt(len(losses))
+
+
+def test_variance_limited_loss_is_the_finite_n_least_squares_formula():
+    """At a fixed projection the student sees Gaussian features and an independent Gaussian residual of variance
+    L∞ = L(D = ∞): E L(D) = L∞ (1 + P/(D - P - 1)) (the finite-n formula of theory.double_descent)."""
+    rng = np.random.default_rng(3)
+    spectrum = sc.power_law_spectrum(60, 1.0)
+    proj = rng.standard_normal((6, 60))
+    limit = sc.student_teacher_loss(spectrum, proj, None)
+    D_ = 30
+    losses = [sc.student_teacher_loss(spectrum, proj, rng.standard_normal((D_, 60)) * np.sqrt(spectrum))
+              for _ in range(3000)]
+    predicted = limit + least_squares_risk(D_, 6, 0.0, limit)
+    assert abs(np.mean(losses) - predicted) <= 5 * np.std(losses) / np.sqrt(len(losses))
+
+
+@pytest.mark.parametrize("limit", ["data", "params"])
+def test_the_two_limits_against_brute_force(limit):
+    """P = ∞: min-norm interpolation with the teacher kernel (w = Fᵀ(FFᵀ)⁻¹y); D = ∞: the population least-squares
+    student θ* = (𝒫C𝒫ᵀ)⁻¹𝒫Cω. Explicit ω and test points (5 SE)."""
+    rng = np.random.default_rng(7)
+    spectrum = sc.power_law_spectrum(30, 0.5)
+    held = rng.standard_normal((8, 30))
+    if limit == "data":
+        data = held * np.sqrt(spectrum)
+        exact = sc.student_teacher_loss(spectrum, None, data)
+        learn = lambda omega: data.T @ np.linalg.solve(data @ data.T, data @ omega)  # noqa: E731
+    else:
+        exact = sc.student_teacher_loss(spectrum, held, None)
+        learn = lambda omega: held.T @ np.linalg.solve(  # noqa: E731
+            (held * spectrum) @ held.T, (held * spectrum) @ omega)
+    losses = []
+    for _ in range(4000):
+        omega = rng.standard_normal(30) / np.sqrt(30)
+        test = rng.standard_normal((20, 30)) * np.sqrt(spectrum)
+        losses.append(np.mean((test @ (omega - learn(omega))) ** 2))
+    assert abs(np.mean(losses) - exact) <= 5 * np.std(losses) / np.sqrt(len(losses))
+
+
+def test_student_teacher_errors():
+    spectrum = np.ones(5)
+    with pytest.raises(ValueError, match="at most one"):
+        sc.student_teacher_loss(spectrum, None, None)
+    with pytest.raises(ValueError, match="5 columns"):
+        sc.student_teacher_loss(spectrum, np.ones((2, 4)), None)
+    with pytest.raises(ValueError, match="positive eigenvalues"):
+        sc.student_teacher_loss(-spectrum, np.ones((2, 5)), None)
+    with pytest.raises(ValueError, match="0 < D < S"):
+        sc.spectral_loss(spectrum, [5])
+    with pytest.raises(ValueError, match="exponent"):
+        sc.power_law_spectrum(5, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kernels on the sphere
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_multiplicities_and_legendre_polynomials():
+    count = lambdify((sc.k, sc.d), sc.multiplicity())
+    np.testing.assert_allclose(count(np.arange(8), 3), 2 * np.arange(8) + 1)
+    np.testing.assert_allclose(count(np.arange(8), 4), (np.arange(8) + 1) ** 2)
+    for dim in (3, 5, 7):  # Σ_{k<=K} N(d, k) = N(d + 1, K): harmonic polynomials of degree <= K
+        np.testing.assert_allclose(np.cumsum(count(np.arange(12), dim)), count(np.arange(12), dim + 1), rtol=1e-12)
+    for k_ in range(6):  # dimension 3: the classical Legendre polynomials
+        assert sp.expand(sc.legendre().xreplace({sc.k: k_, sc.d: 3}) - sp.legendre(k_, sc._t)) == 0
+
+
+def test_funk_hecke_of_a_linear_kernel():
+    """The identity network's NNGP on the sphere is κ(t) = t: μ₁ = 1/d and every other μ_k = 0."""
+    for dim in (3, 4, 6):
+        spectrum = sc.kernel_spectrum(dim, 6, activation="identity", depth=1, kind="nngp", sigma_w2=1.0)
+        expected = np.zeros(7)
+        expected[1] = 1 / dim
+        np.testing.assert_allclose(spectrum.eigenvalue, expected, atol=1e-13)
+
+
+@pytest.mark.slow
+def test_funk_hecke_eigenvalues_are_monte_carlo_averages():
+    """μ_k = E[κ(x·x') P_k(x·x')] over independent uniform x, x' (orthogonality of the P_k); 5 SE."""
+    rng = np.random.default_rng(4)
+    spectrum = sc.kernel_spectrum(3, 5, kind="ntk", depth=2, sigma_w2=2.0, sigma_b2=0.1)
+    t = np.clip(np.sum(_sphere(rng, 200_000, 3) * _sphere(rng, 200_000, 3), axis=1), -1, 1)
+    kappa = sc.sphere_kernel(np.arccos(t), depth=2, kind="ntk", sigma_w2=2.0, sigma_b2=0.1)
+    for k_ in range(6):
+        sample = kappa * scipy.special.eval_legendre(k_, t)
+        assert abs(sample.mean() - spectrum.eigenvalue[k_]) <= 5 * sample.std() / np.sqrt(t.size)
+
+
+def test_mercer_expansion_reconstructs_the_kernel():
+    """Σ_k N(d, k) μ_k P_k(t) = κ(t) (the NNGP's spectrum decays fast enough to converge to 1e-6 by k = 200)."""
+    spectrum = sc.kernel_spectrum(3, 200, kind="nngp", depth=2, sigma_w2=2.0, sigma_b2=0.1)
+    theta = np.array([0.3, 1.0, 2.0, 3.0])
+    series = np.sum(spectrum.multiplicity * spectrum.eigenvalue
+                    * scipy.special.eval_legendre(spectrum.degree[None, :], np.cos(theta)[:, None]), axis=1)
+    np.testing.assert_allclose(series, sc.sphere_kernel(theta, depth=2, kind="nngp", sigma_w2=2.0, sigma_b2=0.1),
+                               atol=1e-6)
+
+
+def test_sphere_kernel_is_the_package_kernel_at_that_angle():
+    rng = np.random.default_rng(5)
+    x = _sphere(rng, 6, 7) * np.sqrt(7)
+    direct = nngp_ntk(x, None, "relu", 2, 2.0, 0.1).ntk
+    angles = np.arccos(np.clip(x @ x.T / 7, -1, 1))
+    np.fill_diagonal(angles, 0.0)
+    np.testing.assert_allclose(sc.sphere_kernel(angles, depth=2, sigma_w2=2.0, sigma_b2=0.1), direct, rtol=1e-12)
+
+
+def test_implied_exponent_and_decay_of_the_depth_one_ntk():
+    assert sp.simplify(sc.implied_exponent() - (sc.beta / (sc.d - 1) - 1)) == 0
+    spectrum = sc.kernel_spectrum(3, 40, kind="ntk", depth=1, sigma_w2=2.0)
+    assert np.all(np.abs(spectrum.eigenvalue[3::2]) < 1e-12)  # the two-layer ReLU NTK has no odd k >= 3 terms
+    assert spectrum.eigenvalue[:3] == pytest.approx([1.0, 2 / 3, 5 / 32], rel=1e-10)  # closed forms (1/2 + 1/2)
+
+
+def test_kernel_spectrum_errors():
+    with pytest.raises(ValueError, match="dim"):
+        sc.kernel_spectrum(2, 5)
+    with pytest.raises(ValueError, match="kind"):
+        sc.sphere_kernel(0.5, kind="cntk")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Geometry
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_nearest_neighbour_distance_on_the_flat_torus(dim):
+    """Periodic k-d tree on [0, 1)^d against the formula (5 SE); exact while r < 1/2."""
+    rng = np.random.default_rng(6)
+    count = 500
+    formula = float(sc.nearest_neighbour_distance().xreplace({sc.d: dim, sc.D: count}).evalf())
+    means = []
+    for _ in range(40):
+        tree = scipy.spatial.cKDTree(rng.random((count, dim)), boxsize=1.0)
+        means.append(np.mean(tree.query(rng.random((500, dim)))[0]))
+    assert abs(np.mean(means) - formula) <= 5 * np.std(means, ddof=1) / np.sqrt(len(means))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_piecewise_linear_interpolant_is_scipys(dim):
+    """The claim's point location (power distance, k-d tree) against scipy's LinearNDInterpolator."""
+    import scipy.interpolate
+
+    from theory.claims.scaling import _piecewise_linear
+
+    rng = np.random.default_rng(8)
+    for count in (200, 2000):
+        points, queries = rng.random((count, dim)), 0.25 + 0.5 * rng.random((500, dim))
+        values = np.cos(4 * points).sum(axis=1)
+        np.testing.assert_allclose(_piecewise_linear(points, values, queries),
+                                   scipy.interpolate.LinearNDInterpolator(points, values)(queries), atol=1e-12)
+    with pytest.raises(ValueError, match="outside the convex hull"):
+        _piecewise_linear(rng.random((50, dim)) / 2, np.zeros(50), np.full((1, dim), 0.9))
+
+
+def test_interpolation_exponent():
+    assert sc.interpolation_exponent() == 4 / sc.d
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Claims and derive topics
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_claims_are_registered_with_latex_predictions():
+    ids = [c.id for c in claims.select(["scaling"])]
+    assert len(ids) == 13 and "scaling.duality" in ids
+    for c in claims.select(["scaling"]):
+        assert c.statement.endswith(".") and c.latex()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim_id", ["scaling.variance_limited_data", "scaling.duality",
+                                      "scaling.nearest_neighbour.d2", "scaling.spectrum_decay.ntk"])
+def test_claims_hold_at_quick_size(claim_id):
+    (_, result, _), = claims.verify([claim_id], size="quick")
+    assert result.passed, result.criterion
+
+
+@pytest.mark.parametrize("name, options", [("scaling", {}), ("kernel_spectrum", {"dim": 3}),
+                                           ("kernel_spectrum", {"dim": None}), ("nearest_neighbour", {})])
+def test_derive_topics_render(name, options):
+    result = topics()[name].derive(**options)
+    assert render(result) and render(result, latex=True)

@@ -1,0 +1,336 @@
+"""Claims of the scaling-law topic: the four regimes of the student-teacher model, kernel spectra on the sphere and
+the learning curves they imply, and resolution-limited scaling from geometry (Bahri, Dyer, Kaplan, Lee & Sharma)."""
+
+from functools import lru_cache
+
+import numpy as np
+import scipy.interpolate
+import scipy.linalg
+import scipy.spatial
+import sympy as sp
+
+from .. import scaling as sc
+from .base import Result, claim, compare, compare_all, seed_for, sized
+
+SOURCE = "Bahri, Dyer, Kaplan, Lee & Sharma 2021, Explaining neural scaling laws; lecture notes 000/004"
+ALPHA, S_RES, S_VAR = 1.0, 1024, 128  # spectrum λ_i = i^{-(1+α)}; teacher features (resolution / variance-limited)
+KERNEL = dict(activation="relu", depth=2, sigma_w2=2.0, sigma_b2=0.1)  # the network whose NNGP/NTK is studied
+SPHERE = 3  # inputs on S^2 ⊂ R^3
+
+
+def _rng(seed, *keys):
+    return np.random.default_rng(seed_for(seed, *keys))
+
+
+def _ensemble(values):
+    values = np.asarray(values, dtype=np.float64)
+    return values.mean(axis=-1), values.std(axis=-1, ddof=1) / np.sqrt(values.shape[-1])
+
+
+def _exponent_result(fit, predicted, x, y, y_se, labels, data=None):
+    """A Result from a :class:`theory.scaling.PowerLawFit`: passes when its interval covers ``predicted``."""
+    lo, hi = fit.interval
+    passed = bool(lo <= predicted <= hi)
+    model = ("C0 x^-a" + (" (1 + b/x)" if fit.correction else "") + (" + C_inf" if fit.offset else ""))
+    criterion = (f"fitted exponent {fit.exponent:.3f} of {model} ({fit.level:.0%} profile interval [{lo:.3f}, {hi:.3f}]) "
+                 f"{'covers' if passed else 'misses'} {predicted:g}; chi2/dof = {fit.chi2 / max(fit.dof, 1):.2f}")
+
+    def plot(fig):
+        ax = fig.add_subplot()
+        ax.errorbar(x, y, yerr=2 * np.asarray(y_se), fmt="o", capsize=3, label="measured (2 SE)")
+        grid = np.geomspace(min(x), max(x), 100)
+        ax.plot(grid, fit(grid), "-", label=f"fit: exponent {fit.exponent:.3f}")
+        anchor = fit(grid[-1]) - fit.offset
+        ax.plot(grid, anchor * (grid / grid[-1]) ** (-predicted) + fit.offset, "k--", label=f"predicted exponent {predicted:g}")
+        ax.set(xscale="log", yscale="log", xlabel=labels[0], ylabel=labels[1], title=labels[2])
+        ax.legend()
+
+    return Result(float(predicted), fit.exponent, fit.stderr, passed, criterion, interval=fit.interval,
+                  data={"x": np.asarray(x), "y": np.asarray(y), "y_se": np.asarray(y_se), "fit": fit, **(data or {})},
+                  plot=plot)
+
+
+def _alpha_eq(name, value):
+    return sp.Eq(sp.Symbol(name), sp.nsimplify(value))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Student-teacher random features: the four regimes
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _variance_limited(seed, size, claim_id, fixed):
+    """The excess of L over its exact limit at a fixed projection (P = 4, D varies, limit D = ∞) or a fixed data set
+    (D = 4, P varies, limit P = ∞), S = 128 teacher features; fitted by C₀ x^{-α}(1 + b/x)."""
+    spectrum = sc.power_law_spectrum(S_VAR, ALPHA)
+    sizes = np.unique(np.geomspace(128, 4096, 6).astype(int))
+    draws = sized(size, 12, 24, 80)
+    held = _rng(seed, claim_id, "held").standard_normal((4, S_VAR))
+    limit = (sc.student_teacher_loss(spectrum, held, None) if fixed == "projection"
+             else sc.student_teacher_loss(spectrum, None, held * np.sqrt(spectrum)))
+    rng = _rng(seed, claim_id)
+    loss = []
+    for count in sizes:
+        row = []
+        for _ in range(draws):
+            fresh = rng.standard_normal((count, S_VAR))
+            row.append(sc.student_teacher_loss(spectrum, held, fresh * np.sqrt(spectrum)) if fixed == "projection"
+                       else sc.student_teacher_loss(spectrum, fresh, held * np.sqrt(spectrum)))
+        loss.append(row)
+    mean, se = _ensemble(np.array(loss) - limit)
+    return sizes, mean, se, sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=draws - 1)
+
+
+@claim("scaling.variance_limited_data",
+       "At a fixed number P = 4 of student features the loss approaches its $D \\to \\infty$ limit like $D^{-1}$ "
+       "(variance-limited).", SOURCE, _alpha_eq("alpha_D", 1))
+def _variance_limited_data(seed, size):
+    sizes, mean, se, fit = _variance_limited(seed, size, "scaling.variance_limited_data", "projection")
+    return _exponent_result(fit, 1.0, sizes, mean, se, ("data D", "L(D) - L(infinity)", "P = 4 student features, S = 128"))
+
+
+@claim("scaling.variance_limited_params",
+       "On a fixed data set of D = 4 points the loss approaches its $P \\to \\infty$ limit like $P^{-1}$ "
+       "(variance-limited).", SOURCE, _alpha_eq("alpha_P", 1))
+def _variance_limited_params(seed, size):
+    sizes, mean, se, fit = _variance_limited(seed, size, "scaling.variance_limited_params", "data")
+    return _exponent_result(fit, 1.0, sizes, mean, se,
+                            ("student features P", "L(P) - L(infinity)", "D = 4 data points, S = 128"))
+
+
+@lru_cache(maxsize=4)
+def _resolution(seed, size):
+    """L(D) at P = ∞ and L(P) at D = ∞ (exact limits), S = 1024 teacher features, λ_i = i^-2."""
+    spectrum = sc.power_law_spectrum(S_RES, ALPHA)
+    sizes = np.unique(np.round(8 * 2 ** (np.arange(9) / 2)).astype(int))  # 8 .. 128
+    draws = sized(size, 6, 16, 48)
+    rng = _rng(seed, "scaling.resolution")
+    by_data = [[sc.student_teacher_loss(spectrum, None, rng.standard_normal((m, S_RES)) * np.sqrt(spectrum))
+                for _ in range(draws)] for m in sizes]
+    by_params = [[sc.student_teacher_loss(spectrum, rng.standard_normal((m, S_RES)), None) for _ in range(draws)]
+                 for m in sizes]
+    return spectrum, sizes, _ensemble(by_data), _ensemble(by_params), draws - 1
+
+
+@claim("scaling.resolution_limited_data",
+       "With $P \\to \\infty$ and teacher spectrum $\\lambda_i = i^{-2}$ the loss falls like $D^{-\\alpha}$ with "
+       "$\\alpha = 1$ (resolution-limited; the finite-S offset and a 1/D correction are fitted).", SOURCE,
+       lambda: sc.power_law_limit()[1].xreplace({sc.alpha: 1}))
+def _resolution_limited_data(seed, size):
+    _, sizes, (mean, se), _, dof = _resolution(seed, size)
+    fit = sc.fit_power_law(sizes, mean, se, offset=True, correction=True, se_dof=dof)
+    return _exponent_result(fit, ALPHA, sizes, mean - fit.offset, se, ("data D", "L(D) - fitted offset", "P = infinity"))
+
+
+@claim("scaling.resolution_limited_params",
+       "With $D \\to \\infty$ and teacher spectrum $\\lambda_i = i^{-2}$ the loss falls like $P^{-\\alpha}$ with the "
+       "same $\\alpha = 1$ (resolution-limited).", SOURCE,
+       lambda: sc.power_law_limit()[1].xreplace({sc.alpha: 1, sc.D: sc.P}))
+def _resolution_limited_params(seed, size):
+    _, sizes, _, (mean, se), dof = _resolution(seed, size)
+    fit = sc.fit_power_law(sizes, mean, se, offset=True, correction=True, se_dof=dof)
+    return _exponent_result(fit, ALPHA, sizes, mean - fit.offset, se,
+                            ("student features P", "L(P) - fitted offset", "D = infinity"))
+
+
+@claim("scaling.duality",
+       "The loss at $P = \\infty$ as a function of D and the loss at $D = \\infty$ as a function of P are one curve, "
+       "the deterministic equivalent $D\\kappa/S$ of the feature spectrum.", SOURCE,
+       lambda: sp.Tuple(*sc.deterministic_equivalent()))
+def _duality(seed, size):
+    spectrum, sizes, (by_data, se_data), (by_params, se_params), _ = _resolution(seed, size)
+    theory = sc.spectral_loss(spectrum, sizes)
+    estimate, se = np.concatenate([by_data, by_params]), np.concatenate([se_data, se_params])
+    prediction = np.concatenate([theory, theory])
+    bias = prediction / np.concatenate([sizes, sizes])  # the deterministic equivalent is exact up to O(1/D)
+
+    def plot(fig):
+        ax = fig.add_subplot()
+        ax.errorbar(sizes, by_data, yerr=2 * se_data, fmt="o", capsize=3, label="L(D), P = infinity (2 SE)")
+        ax.errorbar(sizes * 1.05, by_params, yerr=2 * se_params, fmt="s", capsize=3, label="L(P), D = infinity (2 SE)")
+        ax.plot(sizes, theory, "k-", label="deterministic equivalent D kappa / S")
+        ax.set(xscale="log", yscale="log", xlabel="D or P", ylabel="test loss", title="duality, lambda_i = i^-2")
+        ax.legend()
+
+    return compare_all(prediction, estimate, se, bias=bias, shown=2, what="sizes (D and P)",
+                       data={"sizes": sizes, "by_data": by_data, "by_params": by_params, "theory": theory}, plot=plot)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Kernel spectra on the sphere and learning curves
+# --------------------------------------------------------------------------------------------------------------
+
+_DECAY = {"ntk": SPHERE, "nngp": SPHERE + 2}  # μ_k ∝ k^{-d} (Bietti & Mairal 2019), k^{-(d+2)} (Bach 2017)
+SOURCE_SPECTRUM = ("Bietti & Mairal 2019; Bietti & Bach 2021; Bach 2017 (arc-cosine kernels); Funk-Hecke formula; "
+                   + SOURCE)
+
+
+def _decay_claim(kind):
+    beta_ = _DECAY[kind]
+
+    @claim(f"scaling.spectrum_decay.{kind}",
+           f"The Funk-Hecke eigenvalues of the depth-2 ReLU {kind.upper()} on $S^2$ decay like $k^{{-{beta_}}}$.",
+           SOURCE_SPECTRUM, _alpha_eq("beta", beta_))
+    def run(seed, size):
+        """Fit μ_k = C k^{-β}(1 + b/k) on [k_max/2, k_max]; the systematic error of this asymptotic fit is taken as
+        its change when the range is doubled to [k_max/4, k_max] (the quadrature error, ~1e-10, is negligible)."""
+        k_max = sized(size, 60, 120, 200)
+        coarse = sc.kernel_spectrum(SPHERE, k_max, kind=kind, **KERNEL)
+        fine = sc.kernel_spectrum(SPHERE, k_max, kind=kind, nodes=2 * (4 * k_max + 200), **KERNEL)
+        quadrature = np.abs(fine.eigenvalue - coarse.eigenvalue) + 1e-15 * fine.eigenvalue[0]
+        fits = []
+        for low in (k_max // 2, k_max // 4):
+            k_ = np.arange(low, k_max + 1)
+            fits.append(sc.fit_power_law(k_, fine.eigenvalue[k_], quadrature[k_], offset=False, correction=True))
+        systematic = abs(fits[0].exponent - fits[1].exponent)
+
+        def plot(fig):
+            ax = fig.add_subplot()
+            k_ = np.arange(1, k_max + 1)
+            ax.loglog(k_, fine.eigenvalue[k_] * k_ ** beta_, "o", ms=3, label=f"mu_k k^{beta_} (Funk-Hecke)")
+            ax.loglog(k_, fits[0](k_) * k_ ** beta_, "-", label=f"fit on [{k_max // 2}, {k_max}]: beta = "
+                      f"{fits[0].exponent:.4f}")
+            ax.set(xlabel="degree k", ylabel=f"mu_k k^{beta_}", title=f"{kind.upper()}, ReLU depth 2, S^2")
+            ax.legend()
+
+        return compare(beta_, fits[0].exponent, systematic, data={"spectrum": fine, "fits": fits}, plot=plot)
+
+    return run
+
+
+def _learning_curve_claim(kind):
+    alpha_ = sc.implied_exponent().xreplace({sc.beta: _DECAY[kind], sc.d: SPHERE})
+
+    @claim(f"scaling.learning_curve.{kind}",
+           f"Kernel regression with the depth-2 ReLU {kind.upper()} on $S^2$ (teacher drawn from its own Gaussian "
+           f"process) has a learning curve $D^{{-\\alpha}}$ with $\\alpha = {sp.latex(alpha_)}$ implied by its "
+           "spectrum.", SOURCE_SPECTRUM, sp.Eq(sc.alpha, alpha_))
+    def run(seed, size):
+        sizes = np.unique(np.round(32 * 2 ** (np.arange(9) / 2)).astype(int))  # 32 .. 512
+        reps, tests = sized(size, 4, 8, 24), 128
+        kern = _spline(kind)
+        rng = _rng(seed, f"scaling.learning_curve.{kind}")
+        loss = np.empty((sizes.size, reps))
+        for j, m in enumerate(sizes):
+            for r in range(reps):  # independent data sets for every D and repetition
+                x = rng.standard_normal((m + tests, SPHERE))
+                x /= np.linalg.norm(x, axis=1, keepdims=True)
+                gram = kern(np.arccos(np.clip(x @ x.T, -1, 1)))
+                np.fill_diagonal(gram, kern(0.0))
+                cross = gram[:m, m:]  # the GP posterior variance at the test points = the expected test loss
+                solved = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram[:m, :m]), cross)
+                loss[j, r] = kern(0.0) - np.mean(np.sum(cross * solved, axis=0))
+        mean, se = _ensemble(loss)
+        fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
+        return _exponent_result(fit, float(alpha_), sizes, mean, se,
+                                ("data D", "test loss", f"{kind.upper()} regression on S^2"))
+
+    return run
+
+
+@lru_cache(maxsize=4)
+def _spline(kind):
+    """The kernel as a function of the angle, tabulated from theory.nngp_ntk on 2049 angles (error ~1e-12)."""
+    grid = np.linspace(0, np.pi, 2049)
+    return scipy.interpolate.CubicSpline(grid, sc.sphere_kernel(grid, kind=kind, **KERNEL))
+
+
+for _kind in ("ntk", "nngp"):
+    _decay_claim(_kind)
+    _learning_curve_claim(_kind)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Geometry: nearest neighbours on a manifold and piecewise-linear interpolation
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _torus(rng, count, dim):
+    """``count`` uniform points on the flat torus [0, 1)^dim: (chart coordinates, Clifford embedding in R^{2 dim})."""
+    u = rng.random((count, dim))
+    return u, np.concatenate([np.cos(2 * np.pi * u), np.sin(2 * np.pi * u)], axis=1) / (2 * np.pi)
+
+
+def _nearest_neighbour_claim(dim):
+    @claim(f"scaling.nearest_neighbour.d{dim}",
+           f"On a {dim}-dimensional torus embedded in $R^{{{2 * dim}}}$ the distance to the nearest of D samples "
+           f"falls like $D^{{-1/{dim}}}$.", SOURCE, lambda: sc.nearest_neighbour_distance().xreplace({sc.d: dim}))
+    def run(seed, size):
+        sizes = np.unique(np.geomspace(256, 16384, 7).astype(int))
+        reps, queries = sized(size, 8, 16, 40), 400
+        rng = _rng(seed, f"scaling.nearest_neighbour.d{dim}")
+        dist = np.empty((sizes.size, reps))
+        for j, m in enumerate(sizes):
+            for r in range(reps):
+                tree = scipy.spatial.cKDTree(_torus(rng, m, dim)[1])
+                dist[j, r] = np.mean(tree.query(_torus(rng, queries, dim)[1])[0])
+        mean, se = _ensemble(dist)
+        fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
+        return _exponent_result(fit, 1 / dim, sizes, mean, se,
+                                ("samples D", "mean nearest-neighbour distance", f"torus T^{dim} in R^{2 * dim}"))
+
+    return run
+
+
+def _piecewise_linear(points, values, queries):
+    """The piecewise-linear interpolant on the Delaunay triangulation of ``points``, at ``queries`` inside the hull.
+
+    Point location by the power distance: with h_f the affine function equal to |x|² at the vertices of simplex f
+    (centre c_f = ∇h_f/2, radius² r_f² = h_f(0) + |c_f|²), the simplex containing q minimizes |q - c_f|² - r_f²
+    (the Delaunay triangulation is the lower hull of the lifted points). Among the simplices with r_f² <= R² (ten
+    times the median) that is a nearest-neighbour query for (q, 0) among (c_f, √(R² - r_f²)); a query whose barycentric
+    weights come out negative is located by the power distance to every simplex. (scipy's point location computes
+    per-simplex barycentric transforms, tens of thousands of tiny LAPACK calls that stall under a busy threaded BLAS.)
+    """
+    tri = scipy.spatial.Delaunay(points)
+    corners = np.concatenate([tri.points[tri.simplices], np.ones(tri.simplices.shape + (1,))], axis=2)  # [v_j, 1]
+    affine = np.linalg.solve(corners, np.sum(tri.points[tri.simplices] ** 2, axis=2)[..., None])[..., 0]
+    centre, radius2 = affine[:, :-1] / 2, affine[:, -1] + np.sum(affine[:, :-1] ** 2, axis=1) / 4
+    cap = 10 * np.median(radius2)
+    small = np.nonzero(radius2 <= cap)[0]
+    lifted = np.concatenate([centre[small], np.sqrt(cap - radius2[small])[:, None]], axis=1)
+    found = small[scipy.spatial.cKDTree(lifted).query(np.concatenate([queries, np.zeros((len(queries), 1))], 1))[1]]
+    homogeneous = np.concatenate([queries, np.ones((len(queries), 1))], axis=1)[..., None]
+
+    def weights(simplices, rows):
+        return np.linalg.solve(np.transpose(corners[simplices], (0, 2, 1)), homogeneous[rows])[..., 0]
+
+    w = weights(found, slice(None))
+    wrong = np.nonzero(np.min(w, axis=1) < -1e-9)[0]
+    if wrong.size:
+        power = np.sum((queries[wrong, None, :] - centre[None]) ** 2, axis=2) - radius2[None]
+        found[wrong] = np.argmin(power, axis=1)
+        w[wrong] = weights(found[wrong], wrong)
+        if np.min(w[wrong]) < -1e-9:
+            raise ValueError("queries: some lie outside the convex hull of the points")
+    return np.sum(w * values[tri.simplices[found]], axis=1)
+
+
+def _interpolation_claim(dim):
+    @claim(f"scaling.interpolation.d{dim}",
+           f"A piecewise-linear interpolant of a smooth function of {dim} variables from D samples has a test MSE "
+           f"falling like $D^{{-4/{dim}}}$.", SOURCE, lambda: sp.Eq(sc.alpha, sc.interpolation_exponent().xreplace({sc.d: dim})))
+    def run(seed, size):
+        sizes = np.unique(np.geomspace(256, sized(size, 4096, 4096 if dim > 2 else 8192, 16384), 6).astype(int))
+        reps, tests = sized(size, 3, 5, 12), 2000
+        rng = _rng(seed, f"scaling.interpolation.d{dim}")
+
+        def target(u):
+            return np.cos(2 * np.pi * u.sum(axis=1)) + np.sum(np.sin(2 * np.pi * u + np.arange(dim)), axis=1)
+
+        mse = np.empty((sizes.size, reps))
+        for j, m in enumerate(sizes):
+            for r in range(reps):
+                u = _torus(rng, m, dim)[0]
+                test = 0.25 + 0.5 * rng.random((tests, dim))  # inside the hull, away from its boundary
+                mse[j, r] = np.mean((_piecewise_linear(u, target(u), test) - target(test)) ** 2)
+        mean, se = _ensemble(mse)
+        fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
+        return _exponent_result(fit, 4 / dim, sizes, mean, se, ("samples D", "test MSE", f"linear interpolation, d = {dim}"))
+
+    return run
+
+
+for _dim in (2, 3):
+    _nearest_neighbour_claim(_dim)
+    _interpolation_claim(_dim)
