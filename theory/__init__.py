@@ -8,9 +8,10 @@ training dynamics), :mod:`theory.finite_width` (1/n corrections), :mod:`theory.s
 Export: :mod:`theory.latex`.
 """
 
-from . import (claims, deep_bootstrap, double_descent, dynamics, finite_width, latex, montecarlo, parameterizations,
-               scaling, symbols)
+from . import (claims, deep_bootstrap, distributed, double_descent, dynamics, finite_width, latex, montecarlo,
+               parameterizations, scaling, symbols)
 from .activations import Activation, activation
+from .distributed import blocked_nngp_ntk, dask_nngp_ntk
 from .double_descent import random_features_risk, ridgeless_risk
 from .dynamics import MSEDynamics, cross_entropy_flow, nngp_posterior
 from .finite_width import exact_kurtosis, ntk_variance, output_kurtosis
@@ -19,11 +20,11 @@ from .kernels import Kernel, KernelRecursion, kernels, layer, nngp, nngp_ntk
 from .parameterizations import MF, MUP, MUP_ADAM, NTK, SP, abc
 
 __all__ = [
-    "claims", "deep_bootstrap", "double_descent", "dynamics", "finite_width", "latex", "montecarlo",
+    "claims", "deep_bootstrap", "distributed", "double_descent", "dynamics", "finite_width", "latex", "montecarlo",
     "parameterizations", "scaling", "symbols",
     "Activation", "activation",
     "gaussian_expectation", "hermite_coefficients", "dual_activation",
-    "Kernel", "KernelRecursion", "kernels", "layer", "nngp", "nngp_ntk",
+    "Kernel", "KernelRecursion", "kernels", "layer", "nngp", "nngp_ntk", "blocked_nngp_ntk", "dask_nngp_ntk",
     "abc", "SP", "NTK", "MF", "MUP", "MUP_ADAM",
     "MSEDynamics", "cross_entropy_flow", "nngp_posterior",
     "output_kurtosis", "exact_kurtosis", "ntk_variance",

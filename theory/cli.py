@@ -27,9 +27,14 @@ def _verify(args):
             print(f"{c.id:32s} {c.statement}")
         return 0
     size = "quick" if args.quick else "full" if args.full else "default"
-    start = time.perf_counter()
-    outcomes = claims.verify(args.patterns, args.seed, size, progress=not args.no_progress)
-    header = f"seed {args.seed}, {size} size, {len(outcomes)} claims, {time.perf_counter() - start:.0f} s"
+    seeds = [args.seed] if args.seeds is None else args.seeds
+    if args.report and len(seeds) > 1:
+        raise ValueError("--report writes the run of one seed: give --seed, not --seeds")
+    runs, seconds = _sweep(args, seeds, size)
+    if args.seeds is not None:
+        return _robustness(runs, size, seconds, args.json)
+    outcomes = runs[args.seed]
+    header = f"seed {args.seed}, {size} size, {len(outcomes)} claims, {seconds:.0f} s"
     if args.json:
         json.dump({"passed": outcomes.passed, "seed": args.seed, "size": size, "claims": [
             {"id": c.id, "statement": c.statement, "source": c.source, "prediction": r.prediction,
@@ -47,6 +52,71 @@ def _verify(args):
         note = report.SKIPPED if figures is None else f"{len(figures)} figures"
         print(f"report: {md}, {tex} ({note})", file=sys.stderr)
     return 0 if outcomes.passed else 1
+
+
+def _sweep(args, seeds, size):
+    """Run the selected claims at ``seeds`` where ``--jobs``/``--scheduler`` say: ({seed: Outcomes}, seconds)."""
+    from .claims import select, sweep
+    from .distributed import cores, executor
+
+    jobs = args.jobs
+    if jobs is None and args.scheduler is None:  # one process per core, but no more than there are runs
+        jobs = min(cores(), len(select(args.patterns)) * len(seeds))
+    start = time.perf_counter()
+    try:
+        with executor(jobs, args.scheduler) as pool:
+            runs = sweep(args.patterns, seeds, size, progress=not args.no_progress, executor=pool)
+    except (ImportError, OSError) as err:  # no dask, or no scheduler at that address
+        if args.scheduler is None:
+            raise
+        raise ValueError(f"--scheduler {args.scheduler}: {err}") from err
+    return runs, time.perf_counter() - start
+
+
+def _robustness(runs, size, seconds, as_json):
+    """``--seeds``: per claim, the seeds it holds at and those it fails at; exit code 0 only if it holds at all."""
+    seeds = list(runs)
+    rows = [(c, [s for s in seeds if not runs[s][k][1].passed], sum(runs[s][k][2] for s in seeds) / len(seeds))
+            for k, (c, _, _) in enumerate(runs[seeds[0]])]
+    passed = not any(failing for _, failing, _ in rows)
+    if as_json:
+        json.dump({"passed": passed, "seeds": seeds, "size": size, "claims": [
+            {"id": c.id, "statement": c.statement, "holds": len(seeds) - len(failing), "runs": len(seeds),
+             "failing_seeds": failing, "seconds": round(mean, 3)} for c, failing, mean in rows]}, sys.stdout, indent=1)
+        print()
+        return 0 if passed else 1
+    table = [("claim", "holds", "failing seeds", "mean s")] + [
+        (c.id, f"{len(seeds) - len(failing)}/{len(seeds)}", " ".join(map(str, failing)) or "-", f"{mean:.1f}")
+        for c, failing, mean in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for i, row in enumerate(table):
+        cells = zip(row, widths)
+        print("  ".join(cell.ljust(w) if j in (0, 2) else cell.rjust(w) for j, (cell, w) in enumerate(cells)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    flaky = [c.id for c, failing, _ in rows if failing]
+    print(f"\nseeds {_span(seeds)}, {size} size, {len(rows)} claims, {seconds:.0f} s: "
+          + (f"{len(flaky)} fail at some seed ({', '.join(flaky)})" if flaky else "every claim holds at every seed"))
+    return 0 if passed else 1
+
+
+def _span(seeds):
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds))
+
+
+def _seeds(text):
+    """``--seeds``: ``0-9``, ``3,5,8`` or a mix (``0-4,10``)."""
+    seeds = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds such as 0-9 or 1,4,7, got {text!r}") from None
+        if low < 0 or high < low:
+            raise argparse.ArgumentTypeError(f"expected ranges low-high of seeds >= 0 with low <= high, got {part!r}")
+        seeds += range(low, high + 1)
+    return list(dict.fromkeys(seeds))
 
 
 def _derive(args):
@@ -86,7 +156,10 @@ def _parser():
 
     verify = commands.add_parser("verify", help="run the registered claims and print a table")
     verify.add_argument("patterns", nargs="*", help="claim ids, prefixes (ntk) or globs (nngp.*); default: all")
-    verify.add_argument("--seed", type=int, default=0, help="the run's seed (results are deterministic given it)")
+    seed = verify.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=0, help="the run's seed (results are deterministic given it)")
+    seed.add_argument("--seeds", type=_seeds, metavar="0-9", help="run every claim at each of these seeds and "
+                      "report at how many it holds (a robustness check)")
     size = verify.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small experiments (smoke test)")
     size.add_argument("--full", action="store_true", help="large experiments (tighter statistics, slower)")
@@ -94,6 +167,11 @@ def _parser():
     verify.add_argument("--report", metavar="DIR", help="write report.md, report.tex and figures/ into DIR")
     verify.add_argument("--list", action="store_true", help="list the selected claims without running them")
     verify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    where = verify.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, metavar="N", help="run the claims on N local processes (default: one per "
+                       "core; 1 runs them in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the claims on a Dask distributed cluster, e.g. "
+                       "tcp://host:8786 (needs pip install 'theory[dask]')")
     verify.set_defaults(run=_verify)
 
     derive = commands.add_parser("derive", help="print a derived expression (pretty text, or LaTeX)")

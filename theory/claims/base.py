@@ -13,6 +13,7 @@ a number compared with a stated tolerance:
 Every topic registers its claims with the :func:`claim` decorator in a module of :mod:`theory.claims`.
 """
 
+import concurrent.futures
 import fnmatch
 import math
 import time
@@ -24,8 +25,9 @@ from typing import Callable
 import numpy as np
 import scipy.stats
 import sympy as sp
+from threadpoolctl import threadpool_limits
 
-__all__ = ["Claim", "Result", "Outcomes", "claim", "registry", "select", "run", "verify", "sized", "seed_for",
+__all__ = ["Claim", "Result", "Outcomes", "claim", "registry", "select", "run", "verify", "sweep", "sized", "seed_for",
            "bootstrap", "compare", "compare_all", "power_law", "SIZES"]
 
 #: Experiment sizes: ``quick`` for smoke runs and documents, ``default`` for ``theory verify`` (all claims within
@@ -160,19 +162,68 @@ class Outcomes(list):
                           r"\hline", *rows, r"\hline", r"\end{tabular}"])
 
 
-def verify(patterns=(), seed=0, size="default", progress=False):
-    """Run the claims matching ``patterns`` (all by default): an :class:`Outcomes` list."""
+def verify(patterns=(), seed=0, size="default", progress=False, executor=None):
+    """Run the claims matching ``patterns`` (all by default): an :class:`Outcomes` list.
+
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. from :func:`theory.distributed.executor`: local processes
+    or a Dask cluster) runs the claims in parallel; None runs them here, one after another. The results are the
+    same either way: every experiment draws from :func:`seed_for` (seed, ...), never from shared state.
+    """
+    return sweep(patterns, [seed], size, progress, executor)[seed]
+
+
+def sweep(patterns=(), seeds=range(10), size="default", progress=False, executor=None):
+    """Run the claims matching ``patterns`` at each of ``seeds`` (claim × seed units, on ``executor`` as in
+    :func:`verify`): ``{seed: Outcomes}``. How many seeds a claim holds at measures its robustness."""
     from .._progress import Progress
 
-    chosen = select(patterns)
-    bar = Progress(len(chosen), "claims", enabled=progress)
-    outcomes = Outcomes()
-    for i, c in enumerate(chosen):
-        bar.update(i, c.id)
-        outcomes.append((c, *run(c, seed, size)))
-        bar.update(i + 1, c.id)
+    chosen, seeds = select(patterns), list(dict.fromkeys(int(s) for s in seeds))
+    units = [(c, s) for s in seeds for c in chosen]
+    bar = Progress(len(units), "claims" if len(seeds) == 1 else "runs", enabled=progress)
+    done = {}
+    for k, outcome in _outcomes(units, size, executor, bar):
+        done[k] = outcome
+        bar.update(len(done), units[k][0].id)
     bar.close()
-    return outcomes
+    return {s: Outcomes((c, *done[k]) for k, (c, s_) in enumerate(units) if s_ == s) for s in seeds}
+
+
+def _outcomes(units, size, executor, bar):
+    """Yield (index, (Result, seconds)) for the (claim, seed) ``units``: in order here, or as the executor's
+    workers complete them. A worker runs the claims of one module at one seed, in order, so that an ensemble
+    they share (a cached experiment) is computed once, as here. Experiments and results travel pickled by
+    cloudpickle (plots are closures)."""
+    if executor is None:
+        for k, (c, s) in enumerate(units):
+            bar.update(k, c.id)
+            yield k, run(c, s, size)
+        return
+    import cloudpickle
+
+    groups = {}
+    for k, (c, s) in enumerate(units):
+        groups.setdefault((c.run.__module__, s), []).append(k)
+    futures = {executor.submit(_remote, cloudpickle.dumps([units[k][0].run for k in ks]), seed, size): ks
+               for (_, seed), ks in groups.items()}
+    for future in concurrent.futures.as_completed(futures):
+        try:
+            outcomes = [cloudpickle.loads(outcome) for outcome in future.result()]
+        except Exception as err:  # the worker died, or could not run the group: its claims fail, visibly
+            outcomes = [(_failed(err, traceback.format_exc(limit=-1)), math.nan)] * len(futures[future])
+        yield from zip(futures[future], outcomes)
+
+
+def _remote(experiments, seed, size):
+    """A worker's unit: pickled experiments run in order at (seed, size); each (Result, seconds) pickled."""
+    import cloudpickle
+
+    def pickled(outcome):
+        try:
+            return cloudpickle.dumps(outcome)
+        except Exception as err:  # a result that cannot travel back fails, visibly, without taking the others
+            return cloudpickle.dumps((_failed(err, traceback.format_exc(limit=-1)), outcome[1]))
+
+    return [pickled(_timed(experiment, seed, size)) for experiment in cloudpickle.loads(experiments)]
 
 
 def sized(size, quick, default, full):
@@ -193,13 +244,23 @@ def seed_for(seed, *keys):
 
 def run(claim_, seed=0, size="default"):
     """Run one claim: ``(Result, seconds)``. An experiment that raises is a failed result naming the error."""
+    return _timed(claim_.run, seed, size)
+
+
+def _timed(experiment, seed, size):
     start = time.perf_counter()
     try:
-        result = claim_.run(seed, size)
+        # one BLAS thread: claims make many small LAPACK calls, whose idle threads spin against the other workers
+        with threadpool_limits(1, user_api="blas"):
+            result = experiment(seed, size)
     except Exception as err:  # a claim that crashes fails, visibly, without stopping the others
-        tail = traceback.format_exc(limit=-2).strip().splitlines()[-1]
-        result = Result(math.nan, math.nan, math.nan, False, f"error: {type(err).__name__}: {err} ({tail})")
+        result = _failed(err, traceback.format_exc(limit=-2))
     return result, time.perf_counter() - start
+
+
+def _failed(err, trace):
+    tail = trace.strip().splitlines()[-1]
+    return Result(math.nan, math.nan, math.nan, False, f"error: {type(err).__name__}: {err} ({tail})")
 
 
 def bootstrap(samples, statistic, seed, reps=200):
