@@ -154,6 +154,7 @@ _SERIES_CUTOFF = sp.Rational(1, 20)  # below it the series is exact to ~1e-16; a
 
 
 _GAP_MINUS, _GAP_PLUS = sp.symbols("g_- g_+", real=True)  # non-negative, but for rounding
+_ENDS = sp.symbols("G H", nonnegative=True)
 
 
 def _angle_map(pair, bias=True):
@@ -171,10 +172,10 @@ def _angle_map(pair, bias=True):
     ``_SERIES_CUTOFF`` of 0 and of π their Taylor series replace them. When everything vanishes (zero variances)
     θ' = π/2, i.e. ρ := 0.
 
-    Returns ``(polar, minus, plus)``: (θ', sin θ', cos θ') = (2 atan √(G/H), 2√(GH)/(G + H), (H - G)/(G + H)) in
-    (q11, q22, g₋, g₊, σ_w², σ_b²) -- one inverse tangent, and the sine and cosine by division, so that the next
-    layer needs no trigonometric function -- and each gap in (q11, q22, θ) as a triple (direct form, series at
-    θ = 0, series at θ = π), the series in Horner form.
+    Returns ``(ends, polar, minus, plus)``: (G, H) (up to the factor D) in (q11, q22, g₋, g₊, σ_w², σ_b²);
+    (θ', sin θ', cos θ') = (2 atan √(G/H), 2√(GH)/(G + H), (H - G)/(G + H)) in (G, H) -- one inverse tangent, and
+    the sine and cosine by division, so that the next layer needs no trigonometric function; and each gap in
+    (q11, q22, θ) as a triple (direct form, series at θ = 0, series at θ = π), the series in Horner form.
     """
     e = pair.xreplace({_PLAIN_ANGLE: sym.theta}).xreplace({q12: sp.sqrt(q11 * q22) * sp.cos(sym.theta)})
     a11 = sp.simplify(pair.xreplace({q12: q11, q22: q11}))
@@ -196,10 +197,11 @@ def _angle_map(pair, bias=True):
         h = sp.Max(0, spread + d * (2 * sb + sw * _GAP_PLUS), evaluate=False)
     else:
         g, h = sp.Max(0, _GAP_MINUS, evaluate=False), sp.Max(0, _GAP_PLUS, evaluate=False)
-    r = g + h
+    G, H = _ENDS
+    r = G + H
     polar = tuple(sp.Piecewise((zero_variance, sp.Eq(r, 0)), (value, True)) for zero_variance, value in
-                  ((sp.pi / 2, 2 * sp.atan(sp.sqrt(g / h))), (1, 2 * sp.sqrt(g * h) / r), (0, (h - g) / r)))
-    return polar, forms(root - e), forms(root + e)
+                  ((sp.pi / 2, 2 * sp.atan(sp.sqrt(G / H))), (1, 2 * sp.sqrt(G * H) / r), (0, (H - G) / r)))
+    return (g, h), polar, forms(root - e), forms(root + e)
 
 
 class _AngleStep:
@@ -207,11 +209,12 @@ class _AngleStep:
     into (θ', sin θ', cos θ')."""
 
     def __init__(self, pair, bias=True):
-        polar, minus, plus = _angle_map(pair, bias)
+        ends, polar, minus, plus = _angle_map(pair, bias)
         self.gaps = tuple(_carry_trig(form) for form in (minus[0], plus[0]))  # direct; fused into a layer's step
         self.direct = lambdify(_ANGLE_ARGS, self.gaps)
         self.series = [[lambdify((q11, q22, sym.theta), form) for form in forms[1:]] for forms in (minus, plus)]
-        self.combine = lambdify((q11, q22, _GAP_MINUS, _GAP_PLUS, sym.sigma_w2, sym.sigma_b2), polar)
+        self.ends = lambdify((q11, q22, _GAP_MINUS, _GAP_PLUS, sym.sigma_w2, sym.sigma_b2), ends)
+        self.polar = lambdify(_ENDS, polar, cse=False)  # divisions, not a shared reciprocal: G + H may be subnormal
 
     def patch(self, a, b, theta, gaps):
         """The gaps (g₋, g₊) with their series in place of the direct forms where θ is near 0 or π."""
@@ -229,7 +232,7 @@ class _AngleStep:
         """(θ', sin θ', cos θ') from ``polar`` = (θ, sin θ, cos θ); ``gaps`` are the direct gaps when the caller has
         evaluated them already."""
         gaps = self.patch(a, b, polar[0], self.direct(a, b, *polar) if gaps is None else gaps)
-        return self.combine(a, b, *gaps, sw, sb)
+        return self.polar(*self.ends(a, b, *gaps, sw, sb))
 
 
 _SIN, _COS = sp.symbols("s_theta c_theta")  # sin θ and cos θ, carried through the layers with θ

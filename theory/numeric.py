@@ -62,7 +62,7 @@ class _Printer(SciPyPrinter):
 
 
 @lru_cache(maxsize=512)
-def _cached(args, expr):
+def _cached(args, expr, cse):
     namespace, names = {}, {}
     for f in expr.atoms(sp.Function):
         if hasattr(f, "_numeric_helper"):
@@ -70,12 +70,12 @@ def _cached(args, expr):
             if key not in names:
                 names[key] = f"_helper_{len(names)}"
                 namespace[names[key]] = helper
-    return sp.lambdify(args, expr, modules=[namespace, "scipy", "numpy"], printer=_Printer(names), cse=True)
+    return sp.lambdify(args, expr, modules=[namespace, "scipy", "numpy"], printer=_Printer(names), cse=cse)
 
 
 @lru_cache(maxsize=512)
-def _broadcasting(args, expr):
-    raw = _cached(args, expr)
+def _broadcasting(args, expr, cse):
+    raw = _cached(args, expr, cse)
 
     def full(value, shape):
         return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
@@ -88,13 +88,15 @@ def _broadcasting(args, expr):
     return function
 
 
-def lambdify(args, expr):
+def lambdify(args, expr, cse=True):
     """Compile ``expr`` (a SymPy expression or a tuple of them) into a vectorized float64 NumPy function of ``args``.
 
     The function returns float64 arrays of the broadcast shape of its arguments (a constant expression too, as a
     read-only broadcast view). Results are cached: lambdifying the same expression twice returns the same function.
+    Common subexpressions are computed once unless ``cse=False``: SymPy's CSE turns a shared denominator into a
+    reciprocal, which overflows where the denominator is subnormal.
     """
     args = tuple(args)
     if isinstance(expr, (list, tuple)):
         expr = sp.Tuple(*expr)
-    return _broadcasting(args, sp.sympify(expr))
+    return _broadcasting(args, sp.sympify(expr), cse)
