@@ -1,5 +1,6 @@
 """NNGP/NTK recursions: structure, independent closed forms, degenerate inputs, errors, and Monte Carlo."""
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -184,6 +185,23 @@ def test_erf_at_criticality_depth_1000_is_finite():
     K, theta = nngp_ntk(x, None, "erf", depth=1000, sigma_w2=np.pi / 4, sigma_b2=0.0)
     assert np.all(np.isfinite(K)) and np.all(np.isfinite(theta))
     assert 0 < K[0, 0] < 0.05 and theta[0, 0] > K[0, 0]
+
+
+def test_erf_in_the_chaotic_phase_keeps_an_exact_diagonal():
+    """σ_w² = 2: χ = σ_w² E[erf'(u)²] ≈ 1.2 > 1 at the fixed point, so ρ = 1 is unstable and a rounding of K12 away
+    from K11 would grow like 1.2^L (1e-8 at L = 100). Reference: Williams' arcsine map in 40-digit arithmetic,
+    K' = (2σ_w²/π) asin(2K/(1 + 2K)), Θ' = K' + (4σ_w²/π)/√(1 + 4K) Θ."""
+    mpmath.mp.dps = 40
+    x = _unit_rows(3, 4, 12)
+    K, theta = nngp_ntk(x, None, "erf", depth=150, sigma_w2=2.0)
+    for i in range(3):
+        k = mpmath.mpf(2.0) * mpmath.fsum(mpmath.mpf(float(v)) ** 2 for v in x[i]) / 4
+        t = k
+        for _ in range(150):
+            k, t = (4 / mpmath.pi * mpmath.asin(2 * k / (1 + 2 * k)),
+                    4 / mpmath.pi * mpmath.asin(2 * k / (1 + 2 * k)) + 8 / mpmath.pi / mpmath.sqrt(1 + 4 * k) * t)
+        assert K[i, i] == pytest.approx(float(k), rel=1e-14)
+        assert theta[i, i] == pytest.approx(float(t), rel=1e-13)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -364,6 +364,9 @@ def _tile(p, rows, cols, symmetric):
         fan = p.fan_in[l + 1] if p.fan_in else 0.0
         out = p.step.fused(a, k12, b, *polar, ntk, p.sw, p.sb, fan)
         k12 = out[0]
+        if symmetric and rows == cols:  # K(x, x) from the diagonal map: ρ = 1 is unstable in the chaotic phase,
+            k12 = np.array(k12)        # where a rounding of K12 away from K11 would grow at every layer
+            np.fill_diagonal(k12, p.diag1[l + 1][rows])
         if p.mode is not None:
             ntk = out[1]
         if p.step.angle is not None:
