@@ -3,12 +3,12 @@
 Symbolic: :func:`activation`, :func:`gaussian_expectation`, :func:`layer`, :func:`kernels` (SymPy objects that print
 as LaTeX). Numeric: :func:`nngp`, :func:`nngp_ntk` (lambdified from the symbolic layer map). Finite networks:
 :mod:`theory.montecarlo`. Theories: :mod:`theory.parameterizations` (abc, muP), :mod:`theory.dynamics` (NTK-GP
-training dynamics), :mod:`theory.finite_width` (1/n corrections), :mod:`theory.scaling`,
+training dynamics), :mod:`theory.finite_width` (1/n corrections), :mod:`theory.catapult` (large learning rates), :mod:`theory.scaling`,
 :mod:`theory.double_descent` and :mod:`theory.deep_bootstrap` (solvable models of generalization). Claims and ``theory verify``: :mod:`theory.claims`.
 Export: :mod:`theory.latex`.
 """
 
-from . import (claims, deep_bootstrap, distributed, double_descent, dynamics, finite_width, latex, montecarlo,
+from . import (catapult, claims, deep_bootstrap, distributed, double_descent, dynamics, finite_width, latex, montecarlo,
                parameterizations, scaling, symbols)
 from .activations import Activation, activation
 from .distributed import blocked_nngp_ntk, dask_nngp_ntk
@@ -20,7 +20,7 @@ from .kernels import Kernel, KernelRecursion, kernels, layer, nngp, nngp_ntk
 from .parameterizations import MF, MUP, MUP_ADAM, NTK, SP, abc
 
 __all__ = [
-    "claims", "deep_bootstrap", "distributed", "double_descent", "dynamics", "finite_width", "latex", "montecarlo",
+    "catapult", "claims", "deep_bootstrap", "distributed", "double_descent", "dynamics", "finite_width", "latex", "montecarlo",
     "parameterizations", "scaling", "symbols",
     "Activation", "activation",
     "gaussian_expectation", "hermite_coefficients", "dual_activation",

@@ -1,0 +1,522 @@
+"""Claims of the catapult topic: the uv model's derived map against real gradient descent, its phases and scaling,
+and the lazy / catapult / divergent phases of deep ReLU networks.
+
+uv networks are real networks of the Monte-Carlo oracle: ``MLP(1, (n,), "identity")`` on x = 1 is f = vᵀu/√n with
+u = W⁰, v = W¹ (no biases), its NTK is λ = (|u|² + |v|²)/n, and gradient descent uses the oracle's back-propagated
+gradients, with one learning rate per network (η = c/λ₀ exactly). Deep ReLU networks: two hidden layers (NTK
+parameterization, σ_w² = 2, σ_b² = 0), D = 8 inputs on the sphere |x|² = d = 8 with targets ±1, full-batch gradient
+descent (:func:`theory.montecarlo.train`) on L = (1/2D) Σ_α (f(x_α) - y_α)², whose linearized dynamics are
+f_{t+1} - y = (1 - η Θ/D)(f_t - y): so λ₀ is the top eigenvalue of Θ/D and GD is stable for η < 2/λ₀.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+import scipy.stats
+import sympy as sp
+
+from .. import catapult as cat
+from ..montecarlo import MLP, train
+from ..numeric import lambdify
+from ..symbols import eta, n
+from .base import Result, claim, compare_all, power_law, seed_for, sized
+
+SOURCE = "Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020 (the catapult mechanism); lecture notes 001"
+_X1 = np.ones((1, 1))
+_COLORS = {"lazy": "tab:blue", "catapult": "tab:orange", "divergent": "tab:red"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# uv networks: real gradient descent with the oracle's back-propagation
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _uv_descent(mlp, params, rate, steps, kernel_every=1, stop_converged=False):
+    """Gradient descent on L = f²/2 with learning rate ``rate[e]`` for network e: ``(f, λ)`` of shape (T + 1, E).
+
+    λ is the oracle's empirical NTK, recorded every ``kernel_every`` steps and at the last (nan in between). With
+    ``stop_converged`` the run stops at a recorded step where every network has either overflowed or come back:
+    |f| <= |f₀| inside the stable set ηλ < 2, from where |1 - ηλ + η²f²/n| < 1 and λ only decreases, so |f|
+    decreases for ever (the phase can no longer change).
+    """
+    rate = np.asarray(rate, dtype=np.float64)
+    fs, lams = [], []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps + 1):
+            f = mlp.apply(params, _X1)
+            fs.append(f[:, 0, 0])
+            record = t % kernel_every == 0 or t == steps
+            lams.append(mlp.ntk(params, _X1)[:, 0, 0] if record else np.full(len(rate), np.nan))
+            done = ~np.isfinite(fs[-1]) | ((np.abs(fs[-1]) <= np.abs(fs[0])) & (rate * lams[-1] < 2))
+            if t == steps or (stop_converged and record and t > 0 and np.all(done)):
+                break
+            grads = mlp.grads(params, _X1, f)
+            params = [(W - rate[:, None, None] * dW, b - rate[:, None] * db) for (W, b), (dW, db) in zip(params, grads)]
+    return np.array(fs), np.array(lams)
+
+
+def _uv_start(width, networks, seed, key):
+    """An ensemble of uv networks f = vᵀu/√n (the identity MLP of depth 1 on x = 1): the MLP, its parameters, λ₀."""
+    mlp = MLP(1, (width,), "identity", out=1, sigma_w2=1.0, sigma_b2=0.0)
+    params = mlp.init(seed_for(seed, key, width), networks)
+    return mlp, params, mlp.ntk(params, _X1)[:, 0, 0]
+
+
+def _rounding_bound(traj, rates, width):
+    """First-order bound on how far two float64 runs of the same map can drift apart: a worst-case per-step error
+    n ε (|g| + λ) (a dot product of length n, ε = 2^-53), propagated by the ∞-norm of the map's Jacobian in
+    (g = f/√n, λ). Shape (T + 1, E), in the units of (g, λ)."""
+    J = lambdify((cat.f, cat.lam, eta, n), list(cat.jacobian()))
+    J11, J12, J21, J22 = J(traj.f[:-1], traj.lam[:-1], rates, width)
+    root = np.sqrt(width)
+    norm = np.maximum(np.abs(J11) + np.abs(J12) / root, np.abs(J21) * root + np.abs(J22))
+    local = width * np.finfo(float).eps * (np.abs(traj.f) / root + np.abs(traj.lam))
+    bound = np.empty_like(local)
+    bound[0] = local[0]
+    for t in range(len(norm)):
+        bound[t + 1] = norm[t] * bound[t] + local[t + 1]
+    return bound
+
+
+@claim("catapult.uv_map_exact",
+       "Gradient descent on uv networks follows the two-scalar map derived from its updates, to floating-point "
+       "rounding, over hundreds of steps in the lazy and catapult phases.", SOURCE,
+       lambda: sp.Tuple(*cat.equations()))
+def _uv_map_exact(seed, size):
+    widths = sized(size, (64, 256), (64, 1024), (64, 1024, 4096))
+    networks, steps = sized(size, 3, 6, 12), 400
+    cs = np.repeat([0.5, 1.5, 1.9, 2.5, 3.0, 3.5, 3.9], networks)
+    ratios, deviations = [], []
+    for width in widths:
+        mlp, params, lam0 = _uv_start(width, len(cs), seed, "catapult.uv_map_exact")
+        rates = cs / lam0
+        f_net, lam_net = _uv_descent(mlp, params, rates, steps)
+        traj = cat.trajectory(f_net[0], lam_net[0], rates, width, steps)
+        gap = np.maximum(np.abs(f_net - traj.f) / np.sqrt(width), np.abs(lam_net - traj.lam))
+        ratios.append(np.max(gap / _rounding_bound(traj, rates, width)))
+        deviations.append(np.max(gap))
+    worst = float(max(ratios))
+    criterion = (f"max over {len(widths)} widths x {len(cs)} runs x {steps} steps of |network - map| (f/sqrt(n) and "
+                 f"lambda; largest {max(deviations):.2g}) / propagated rounding bound = {worst:.3g} <= 1")
+    return Result(0.0, float(max(deviations)), 0.0, worst <= 1, criterion,
+                  data={"widths": widths, "c": cs, "deviation": deviations, "ratio_to_bound": ratios})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# uv model: phase diagram, peak and growth time
+# --------------------------------------------------------------------------------------------------------------
+
+_PHASE_GRID = (0.5, 1.0, 1.5, 1.9, 2.1, 2.5, 3.0, 3.5, 3.9, 4.1, 4.5, 5.0)
+
+
+def _bracket(cs, hit):
+    """(lo, hi]: hi = the smallest c of the grid ``cs`` where ``hit`` holds, lo = the grid value below it (-inf if
+    none; (largest c, inf) if ``hit`` never holds)."""
+    if not np.any(hit):
+        return float(cs[-1]), np.inf
+    k = int(np.argmax(hit))
+    return (float(cs[k - 1]) if k else -np.inf), float(cs[k])
+
+
+def _phase_plot(cs, widths, observed):
+    """Each (ηλ₀, n) cell coloured by the phase most of its networks show (a grey ring: the networks disagree)."""
+    def plot(fig):
+        ax = fig.add_subplot()
+        for p in cat.PHASES:
+            cells = [(c, w, np.all(observed[j, i] == p)) for j, w in enumerate(widths) for i, c in enumerate(cs)
+                     if np.mean(observed[j, i] == p) > 0.5]
+            if cells:
+                c, w, unanimous = map(np.array, zip(*cells))
+                ax.scatter(c, w, s=90, color=_COLORS[p], edgecolors=np.where(unanimous, "none", "grey"), label=p)
+        for b in cat.boundaries():
+            ax.axvline(float(b.subs(cat.lam0, 1)), color="k", ls="--", lw=1)
+        ax.set(yscale="log", xlabel=r"$\eta\lambda_0$", ylabel="width n",
+               title=r"uv networks (dashed: $\eta = 2/\lambda_0$ and $4/\lambda_0$)")
+        ax.legend(loc="upper left")
+
+    return plot
+
+
+@claim("catapult.uv_phase_diagram",
+       "Over a grid of $\\eta\\lambda_0$ and widths, uv networks trained by gradient descent and the iterated map "
+       "are in the phase the derived inequalities predict: lazy for $\\eta \\le 2/\\lambda_0$, catapult up to "
+       "$4/\\lambda_0$, divergent beyond.", SOURCE,
+       lambda: cat.phase_conditions()["catapult"])
+def _uv_phase_diagram(seed, size):
+    widths = sized(size, (256, 1024), (256, 1024, 4096), (256, 1024, 4096, 16384))
+    networks, steps = sized(size, 3, 6, 16), 1500
+    cs = np.array(_PHASE_GRID)
+    observed = np.empty((len(widths), len(cs), networks), dtype=object)
+    agree = total = 0
+    final = []
+    for j, width in enumerate(widths):
+        mlp, params, lam0 = _uv_start(width, len(cs) * networks, seed, "catapult.uv_phase_diagram")
+        rates = np.repeat(cs, networks) / lam0
+        f_net, lam_net = _uv_descent(mlp, params, rates, steps, kernel_every=10, stop_converged=True)
+        traj = cat.trajectory(f_net[0], lam_net[0], rates, width, len(f_net) - 1)
+        net_phase, map_phase = cat.observed_phase(np.abs(f_net)), traj.phase()
+        predicted = cat.phase(rates, lam0)
+        agree += int(np.sum((net_phase == map_phase) & (net_phase == predicted)))
+        total += net_phase.size
+        observed[j] = net_phase.reshape(len(cs), networks)
+        catapults = net_phase == "catapult"
+        final.append(np.max((rates * lam_net[-1])[catapults]))
+    per_c = observed.transpose(1, 0, 2).reshape(len(cs), -1)
+    lazy = _bracket(cs, np.any(per_c != "lazy", axis=1))
+    diverge = _bracket(cs, np.any(per_c == "divergent", axis=1))
+    criterion = (f"{agree}/{total} runs where networks = map = predicted phase (all required); observed boundaries: "
+                 f"lazy -> catapult in ({lazy[0]:g}, {lazy[1]:g}], catapult -> divergent in ({diverge[0]:g}, "
+                 f"{diverge[1]:g}]; final eta*lambda of catapult runs <= {max(final):.3g}")
+    return Result(1.0, agree / total, 0.0, agree == total, criterion,
+                  data={"c": cs, "widths": widths, "observed": observed, "lazy_bracket": lazy,
+                        "divergent_bracket": diverge, "final_eta_lambda_catapult": max(final)},
+                  plot=_phase_plot(cs, widths, observed))
+
+
+_GROWTH_C = 2.5
+
+
+@lru_cache(maxsize=4)
+def _growth(seed, size):
+    """uv networks at ηλ₀ = 5/2, widths 2^6 .. 2^13 (default): (widths, |f₀|, peak |f|, step of the peak), the last
+    three of shape (widths, E)."""
+    widths = sized(size, 2 ** np.arange(6, 13, 2), 2 ** np.arange(6, 14), 2 ** np.arange(6, 16))
+    networks = sized(size, 24, 48, 96)
+    start, peak, when = [], [], []
+    for width in widths:
+        mlp, params, lam0 = _uv_start(int(width), networks, seed, "catapult.uv_growth")
+        f_net, _ = _uv_descent(mlp, params, _GROWTH_C / lam0, 12 + 2 * int(np.log2(width)), kernel_every=10**9)
+        a = np.abs(f_net)
+        start.append(a[0])
+        peak.append(a.max(0))
+        when.append(a.argmax(0))
+    return widths, np.array(start), np.array(peak), np.array(when)
+
+
+@claim("catapult.uv_peak_scaling",
+       "At a fixed $\\eta\\lambda_0$ in the catapult phase the peak of $|f|$ grows as $\\sqrt{n}$ (the map in "
+       "$g = f/\\sqrt{n}$ does not depend on $n$).", SOURCE,
+       sp.sqrt(n))
+def _uv_peak(seed, size):
+    widths, _, peak, _ = _growth(seed, size)
+    mean, se = peak.mean(1), peak.std(1, ddof=1) / np.sqrt(peak.shape[1])
+    result = power_law(widths, mean, se, 0.5, correction=True)
+    result.plot = _loglog(widths, mean, se, "peak |f|", result)
+    return result
+
+
+@claim("catapult.uv_growth_time",
+       "The catapult's peak comes after $t^* = \\log(\\sqrt{n}/|f_0|)/\\log|1 - \\eta\\lambda_0|$ steps up to a "
+       "constant: a regression of the peak step on $\\log n$ and $\\log|f_0|$ has these coefficients.",
+       SOURCE, lambda: sp.Eq(sp.Symbol("t^*"), cat.growth_time()))
+def _uv_growth_time(seed, size):
+    widths, start, _, when = _growth(seed, size)
+    size_f0 = sp.Symbol("F", positive=True)
+    t_star = cat.growth_time().subs({eta: _GROWTH_C / cat.lam0, sp.Abs(cat.f0): size_f0})
+    predicted = np.array([float(sp.diff(t_star, n) * n), float(sp.diff(t_star, size_f0) * size_f0)])
+    log_n = np.broadcast_to(np.log(widths)[:, None], when.shape).ravel()
+    design = np.stack([np.ones_like(log_n), log_n, np.log(start.ravel())], axis=1)
+    coef = np.linalg.lstsq(design, when.ravel(), rcond=None)[0]
+    residual = when.ravel() - design @ coef
+    se = np.sqrt(np.diag(np.linalg.inv(design.T @ design)) * (residual @ residual) / (len(residual) - 3))[1:]
+    # the peak step is an integer: its rounding error (< 1/2, spread over many periods of t*) is part of the residuals
+    result = compare_all(predicted, coef[1:], se, shown=0, what="coefficients (log n, log|f0|)",
+                         data={"widths": widths, "f0": start, "step": when, "coef": coef})
+
+    def plot(fig):
+        ax = fig.add_subplot()
+        shifted = when - coef[2] * np.log(start)
+        ax.errorbar(widths, shifted.mean(1), yerr=2 * shifted.std(1, ddof=1) / np.sqrt(when.shape[1]), fmt="o",
+                    capsize=3, label=r"uv networks: peak step $- b\,\log|f_0|$ (2 SE)")
+        x = np.log(widths)
+        ax.plot(widths, coef[0] + coef[1] * x, "-", label=f"fit: {coef[1]:.3f} log n")
+        centre = np.mean(shifted.mean(1) - predicted[0] * x)
+        ax.plot(widths, centre + predicted[0] * x, "k--", label=f"predicted: {predicted[0]:.3f} log n")
+        ax.set(xscale="log", xlabel="width n", ylabel="steps to the peak of |f|",
+               title=rf"uv networks at $\eta\lambda_0 = {_GROWTH_C}$")
+        ax.legend()
+
+    result.plot = plot
+    return result
+
+
+def _loglog(x, y, y_se, ylabel, result):
+    def plot(fig):
+        ax = fig.add_subplot()
+        ax.errorbar(x, y, yerr=2 * y_se, fmt="o", capsize=3, label="uv networks (2 SE)")
+        ax.plot(x, y[-1] * (x / x[-1]) ** result.prediction, "k--", label=f"slope {result.prediction:g}")
+        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel=ylabel, title=rf"$\eta\lambda_0 = {_GROWTH_C}$")
+        ax.legend()
+
+    return plot
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Deep ReLU networks
+# --------------------------------------------------------------------------------------------------------------
+
+_D, _DIM, _RECORD, _STEPS = 8, 8, 5, 40
+_RELU_GRID = (1.5, 1.9, 2.1, 2.2, 2.5, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0)
+
+
+@lru_cache(maxsize=1)
+def _relu_data():
+    """D = 8 fixed inputs on the sphere |x|² = d = 8 and targets ±1 (part of the claims, not of the seed)."""
+    x = np.random.default_rng(2020).standard_normal((_D, _DIM))
+    x *= np.sqrt(_DIM) / np.linalg.norm(x, axis=1, keepdims=True)
+    return x, np.resize([1.0, -1.0], (_D, 1))
+
+
+def _relu_mlp(width):
+    return MLP(_DIM, (width, width), "relu", out=1, sigma_w2=2.0, sigma_b2=0.0)
+
+
+def _top(mlp, params):
+    """Θ/D on the training inputs and its top eigenvalue λ (nan if the network has overflowed)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        theta = mlp.ntk(params, _relu_data()[0])[0] / _D
+    return theta, (np.linalg.eigvalsh(theta)[-1] if np.all(np.isfinite(theta)) else np.nan)
+
+
+def _relu_run(mlp, params, c, steps, record=_RECORD):
+    """Train one network at η = c/λ₀: ``(loss of shape (T + 1,), ηλ every ``record`` steps, Θ₀/D, Θ_T/D)``.
+
+    Stops early once the loss overflows (the run has diverged).
+    """
+    X, Y = _relu_data()
+    theta0, lam0 = _top(mlp, params)
+    rate = c / lam0
+    loss, eta_lam, theta = [], [c], theta0
+    for _ in range(0, steps, record):
+        run = train(mlp, params, X, Y, rate, record)
+        params = run.params
+        loss.extend(run.loss[:-1, 0])
+        theta, top = _top(mlp, params)
+        eta_lam.append(rate * top)
+        if not np.isfinite(run.loss[-1, 0]):
+            break
+    loss.append(run.loss[-1, 0])
+    return np.array(loss), np.array(eta_lam), theta0, theta
+
+
+@lru_cache(maxsize=4)
+def _relu_grid(seed, size, grid=_RELU_GRID, steps=_STEPS):
+    """Every network of the ensemble trained at η = c/λ₀ for every c of the grid for ``steps`` steps: ``(width,
+    runs, phases)`` (phases from :func:`_relu_phase`)."""
+    width = sized(size, 256, 512, 512)
+    networks = sized(size, 2, 3, 6)
+    mlp = _relu_mlp(width)
+    runs = [[_relu_run(mlp, mlp.init(seed_for(seed, "catapult.relu_grid", width), 1, start=k), c, steps)
+             for c in grid] for k in range(networks)]
+    phases = np.array([[_relu_phase(loss, eta_lam) for loss, eta_lam, *_ in row] for row in runs])
+    return width, runs, phases
+
+
+def _relu_phase(loss, eta_lam):
+    """The phase of a network run from its loss spike and its kernel: :func:`theory.catapult.observed_phase` of the
+    loss, except that a run whose final kernel is no longer finite and positive is divergent (a network that blew up
+    and whose ReLUs all died ends at f = 0, with a loss below its start)."""
+    phase = cat.observed_phase(loss)[()]
+    return phase if np.isfinite(eta_lam[-1]) and eta_lam[-1] > 0 else cat.PHASES[2]
+
+
+def _centre(lo, hi):
+    """The median over networks of their bracket midpoints, and the median half-width (a bracket open above the
+    grid counts as infinite, so the median is finite while most networks switch on the grid)."""
+    return float(np.median((lo + hi) / 2)), float(np.median((hi - lo) / 2))
+
+
+def _switches(phases, later):
+    """Per network, the grid bracket (lo, hi] where it first shows a phase in ``later``."""
+    return np.array([_bracket(_RELU_GRID, np.isin(row, later)) for row in phases])
+
+
+_SHOWN = (1.9, 2.5, 4.0, 8.0, 12.0)
+
+
+def _curves(runs, what, ylabel, log):
+    """Loss (``what`` = 0) or ηλ (``what`` = 1) against the step for a few c, network 0 (diverging runs clipped)."""
+    def plot(fig):
+        ax = fig.add_subplot()
+        for c in _SHOWN:
+            series = runs[0][_RELU_GRID.index(c)][what]
+            ax.plot(np.arange(len(series)) * (1 if what == 0 else _RECORD), series, "o-" if what else "-", ms=3,
+                    label=f"c = {c:g}")
+        if what == 1:
+            ax.axhline(2, color="k", ls="--", lw=1, label=r"$\eta\lambda = 2$")
+            ax.set_ylim(0, max(_SHOWN) + 1)
+        else:
+            ax.set_ylim(1e-12, 1e4)
+        ax.set(yscale="log" if log else "linear", xlabel="step", ylabel=ylabel,
+               title=r"deep ReLU network trained at $\eta = c/\lambda_0$")
+        ax.legend(loc="upper right")
+
+    return plot
+
+
+@claim("catapult.relu_lazy_boundary",
+       "Deep ReLU networks trained by gradient descent at $\\eta = c/\\lambda_0$ ($\\lambda_0$ the top eigenvalue of "
+       "the empirical NTK over $D$) stay lazy for $c < 2$ and leave the lazy phase (their loss rises) by "
+       "$c = 2.5$: the boundary is the NTK's stability limit $c = 2$, shifted up at finite width.", SOURCE,
+       lambda: cat.phase_conditions()["lazy"])
+def _relu_lazy(seed, size):
+    width, runs, phases = _relu_grid(seed, size)
+    lo, hi = _switches(phases, ["catapult", "divergent"]).T
+    below, resolution = max(c for c in _RELU_GRID if c < 2), 2.5
+    passed = bool(np.all(lo >= below) and np.all(hi <= resolution))
+    estimate, spread = _centre(lo, hi)
+    criterion = (f"width {width}, {len(lo)} networks: first non-lazy c in " + ", ".join(
+        f"({a:g}, {b:g}]" for a, b in zip(lo, hi)) + f"; all lazy up to c = {below:g} and non-lazy by "
+        f"c = {resolution:g}: {'yes' if passed else 'NO'}")
+    return Result(2.0, estimate, spread, passed, criterion, interval=(float(lo.min()), float(hi.max())),
+                  data={"c": _RELU_GRID, "phases": phases, "width": width},
+                  plot=_curves(runs, 0, "training loss", log=True))
+
+
+@claim("catapult.relu_divergence_boundary",
+       "Deep ReLU networks still converge at learning rates well above the uv model's divergence boundary "
+       "$\\eta = 4/\\lambda_0$: every network converges up to $c = 6$ (Lewkowycz et al. report about 12).", SOURCE,
+       lambda: sp.StrictGreaterThan(sp.Symbol("c_max"), 4))
+def _relu_divergence(seed, size):
+    width, runs, phases = _relu_grid(seed, size)
+    lo, hi = _switches(phases, ["divergent"]).T
+    required = 1.5 * 4
+    passed = bool(np.all(lo >= required))
+    estimate, spread = _centre(lo, hi)
+    criterion = (f"width {width}, {len(lo)} networks, {_STEPS} steps: first divergent c in " + ", ".join(
+        f"({a:g}, {b:g}]" for a, b in zip(lo, hi)) + f"; every network converges up to c >= {required:g} "
+        f"= 1.5 x 4: {'yes' if passed else 'NO'}")
+
+    def plot(fig):
+        ax = fig.add_subplot()
+        for p in cat.PHASES:
+            k, i = np.nonzero(phases == p)
+            if len(k):
+                ax.scatter(np.array(_RELU_GRID)[i], k, s=80, color=_COLORS[p], label=p)
+        for b in (2, 4):
+            ax.axvline(b, color="k", ls="--", lw=1)
+        ax.set(xlabel=r"$c = \eta\lambda_0$", ylabel="network", yticks=range(len(phases)),
+               ylim=(-0.5, len(phases) + 0.5), title=f"deep ReLU networks, width {width} (dashed: c = 2 and 4)")
+        ax.legend(loc="upper center", ncol=3)
+
+    return Result(4.0, estimate, spread, passed, criterion, interval=(float(lo.min()), float(hi.max())),
+                  data={"c": _RELU_GRID, "phases": phases, "width": width}, plot=plot)
+
+
+_SETTLED = 10
+
+
+def _converged(loss):
+    """A run has converged when its loss is below 1e-4 of its start and fell at each of the last 10 steps (at the
+    edge of stability, ηλ > 2, the loss oscillates instead), except where it is below 1e-12 of its start (rounding)."""
+    tail = loss[-_SETTLED - 1:]
+    with np.errstate(invalid="ignore"):
+        settled = (np.diff(tail) < 0) | (tail[1:] < 1e-12 * loss[0])
+    return bool(loss[-1] <= 1e-4 * loss[0] and np.all(settled))
+
+
+@claim("catapult.relu_final_kernel",
+       "In the catapult phase of deep ReLU networks the kernel ends below the stability limit: the top eigenvalue "
+       "of the final NTK over $D$ is below $2/\\eta$ although it started at $c/\\eta$ with $c > 2$.", SOURCE,
+       lambda: cat.stable_set())
+def _relu_final(seed, size):
+    width, runs, phases = _relu_grid(seed, size)
+    final = np.array([[r[1][-1] for r in row] for row in runs])
+    converged = np.array([[_converged(r[0]) for r in row] for row in runs])
+    chosen = (phases == "catapult") & converged & (np.array(_RELU_GRID) > 2)
+    values = final[chosen]
+    worst = float(values.max()) if values.size else np.nan
+    passed = bool(values.size >= 3 and worst < 2)
+    criterion = (f"width {width}: {values.size} converged catapult runs (final loss <= 1e-4 initial, decreasing over "
+                 f"the last {_SETTLED} steps; "
+                 f"{int(np.sum((phases == 'catapult') & ~converged))} unconverged left out); largest final "
+                 f"eta*lambda = {worst:.3f} < 2; smallest {float(values.min()) if values.size else np.nan:.3f}")
+    return Result(2.0, worst, 0.0, passed, criterion, data={"c": _RELU_GRID, "final_eta_lambda": final,
+                                                            "chosen": chosen, "width": width},
+                  plot=_curves(runs, 1, r"$\eta \lambda_t$ (top eigenvalue of $\Theta/D$)", log=False))
+
+
+_LAZY_C, _CATAPULT_C, _CHANGE_STEPS = 1.0, 3.0, 10
+
+
+@lru_cache(maxsize=4)
+def _kernel_change(seed, size):
+    """|Θ_T - Θ₀|_F / |Θ₀|_F after 10 steps at c = 1 (lazy) and c = 3 (catapult), one value per network: ``(width
+    of each network, {c: changes})``. Narrow networks are cheap and noisier: there are 512/width times more of them."""
+    widths = sized(size, (128, 256, 512, 1024), (128, 256, 512, 1024), (128, 256, 512, 1024, 2048))
+    per_width = sized(size, 3, 6, 8)
+    each = np.repeat(widths, [per_width * max(1, 512 // w) for w in widths])
+    out = {}
+    for c in (_LAZY_C, _CATAPULT_C):
+        change = []
+        for width in widths:
+            mlp = _relu_mlp(width)
+            for k in range(int(np.sum(each == width))):
+                params = mlp.init(seed_for(seed, "catapult.relu_change", width), 1, start=k)
+                _, _, theta0, theta = _relu_run(mlp, params, c, _CHANGE_STEPS, record=_CHANGE_STEPS)
+                change.append(np.linalg.norm(theta - theta0) / np.linalg.norm(theta0))
+        out[c] = np.array(change)
+    return each, out
+
+
+def _exponent(widths, change, level=0.99):
+    """The width exponent s of the change, by least squares of log(change) on log(width) over the networks: ``(s,
+    its SE from the residuals, the ``level`` interval with Student's t on N - 2 degrees of freedom, the fit)``."""
+    design = np.stack([np.ones(len(widths)), np.log(widths)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.log(change), rcond=None)
+    residual = np.log(change) - design @ coef
+    dof = len(widths) - 2
+    se = float(np.sqrt(np.linalg.inv(design.T @ design)[1, 1] * (residual @ residual) / dof))
+    half = scipy.stats.t.ppf(0.5 + level / 2, dof) * se
+    return float(coef[1]), se, (float(coef[1] - half), float(coef[1] + half)), coef
+
+
+def _change_plot(widths, changes):
+    def plot(fig):
+        ax = fig.add_subplot()
+        grid = np.unique(widths)
+        for c, change in changes.items():
+            per = [change[widths == w] for w in grid]
+            mean = np.array([v.mean() for v in per])
+            se = np.array([v.std(ddof=1) / np.sqrt(len(v)) for v in per])
+            line = ax.errorbar(grid, mean, yerr=2 * se, fmt="o", capsize=3, label=f"c = {c:g} (mean, 2 SE)")
+            coef = _exponent(widths, change)[3]
+            ax.plot(grid, np.exp(coef[0]) * grid ** coef[1], "-", color=line[0].get_color(),
+                    label=f"fit: exponent {coef[1]:.2f}")
+        lazy = changes[_LAZY_C][widths == grid[0]].mean()
+        ax.plot(grid, lazy * (grid / grid[0]) ** -0.5, "k:", label=r"$n^{-1/2}$")
+        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel=r"$|\Theta_T - \Theta_0|_F / |\Theta_0|_F$",
+               title=f"deep ReLU networks: kernel change after {_CHANGE_STEPS} steps")
+        ax.legend()
+
+    return plot
+
+
+def _change_result(seed, size, c, prediction, rule, rule_text):
+    widths, changes = _kernel_change(seed, size)
+    change = changes[c]
+    slope, slope_se, (low, high), _ = _exponent(widths, change)
+    passed = bool(rule(low, high))
+    narrow, wide = widths == widths.min(), widths == widths.max()
+    criterion = (f"relative change {change[narrow].mean():.3g} at width {widths.min()}, {change[wide].mean():.3g} at "
+                 f"{widths.max()} ({len(change)} networks): fitted width exponent {slope:.3f} ± {slope_se:.2g}, 99% "
+                 f"interval [{low:.3f}, {high:.3f}]; {rule_text}: {'yes' if passed else 'NO'}")
+    return Result(prediction, slope, slope_se, passed, criterion, interval=(low, high),
+                  data={"widths": widths, "change": change}, plot=_change_plot(widths, changes))
+
+
+@claim("catapult.relu_kernel_change.catapult",
+       "In the catapult phase ($\\eta = 3/\\lambda_0$) the relative change of the NTK of deep ReLU networks is "
+       "$O(1)$: it does not decrease with the width (its width exponent is not negative).", SOURCE, sp.S.One)
+def _change_catapult(seed, size):
+    return _change_result(seed, size, _CATAPULT_C, 0.0, lambda low, high: high >= 0,
+                          "the upper end is at least 0 (no decrease)")
+
+
+@claim("catapult.relu_kernel_change.lazy",
+       "In the lazy phase ($\\eta = 1/\\lambda_0$) the relative change of the NTK of deep ReLU networks vanishes "
+       "as the width grows, at least as fast as $n^{-1/2}$: its width exponent is negative and compatible with a "
+       "value at most $-1/2$.", "Lee et al. 2019 (the $O(n^{-1/2})$ bound); " + SOURCE, n ** sp.Rational(-1, 2))
+def _change_lazy(seed, size):
+    return _change_result(seed, size, _LAZY_C, -0.5, lambda low, high: high < 0 and low <= -0.5,
+                          "the interval lies below 0 and reaches -1/2")
