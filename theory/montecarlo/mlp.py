@@ -43,6 +43,16 @@ class Cache(NamedTuple):
     pre: list
 
 
+def _t(a):
+    """The transpose of the last two axes (a view)."""
+    return np.swapaxes(a, -1, -2)
+
+
+def _units_first(delta):
+    """δ of shape (E, K, N, n) as a view of shape (E, n, K, N) (a copy only when the memory order differs)."""
+    return delta.transpose(0, 3, 1, 2)
+
+
 def _seed_sequence(seed):
     if isinstance(seed, np.random.SeedSequence):
         return seed
@@ -148,8 +158,16 @@ class MLP:
         return _validate.inputs(X, name, d=self.d, d_name="the network's input dimension d =")
 
     def _layer(self, m, W, b, a):
-        """z = m a W^T + σ_b b, batched: a is (N, fan_in) or (E, N, fan_in), z is (E, N, fan_out)."""
-        return m * (a @ W.transpose(0, 2, 1)) + self._sb * b[:, None, :]
+        """z = m a W^T + σ_b b, batched: a is (N, fan_in) or (E, N, fan_in), z is (E, N, fan_out).
+
+        Computed as the transpose of m W a^T + σ_b b (a view with the inputs axis contiguous): OpenBLAS is up to
+        4x faster in this orientation when the layer is wider than the batch, and every later product (the next
+        layer, back-propagation, the Gram matrices) takes the view without a copy. See :func:`_t`.
+        """
+        z = W @ _t(a)
+        z *= m
+        z += self._sb * b[:, :, None]
+        return _t(z)
 
     def _forward(self, params, X):
         inputs, pre = [X], []
@@ -176,8 +194,11 @@ class MLP:
         deltas = [top]
         for m, (W, _), z in zip(self.multipliers[:0:-1], params[:0:-1], cache.pre[::-1]):
             E, K, N, n = deltas[-1].shape
-            back = (deltas[-1].reshape(E, K * N, n) @ W).reshape(E, K, N, W.shape[2])
-            deltas.append(m * back * self._dphi(z)[:, None])
+            # in units-first memory order (E, n, K, N), W^T δ^T is one product per network, without copies
+            back = (_t(W) @ _units_first(deltas[-1]).reshape(E, n, K * N)).reshape(E, W.shape[2], K, N)
+            back *= m
+            back *= _t(self._dphi(z))[:, :, None, :]
+            deltas.append(back.transpose(0, 2, 3, 1))
         return deltas[::-1]
 
     def grads(self, params, X, dloss_df):
@@ -207,21 +228,29 @@ class MLP:
         return first, first if X2 is None else self._forward(params, self._inputs(X2, "X2"))
 
     def _unit_deltas(self, params, cache):
-        """δ^l_k = ∂f_k/∂z^l for all output units k at once (δ^L_k = e_k), each flattened to (E, N, out·n_l)."""
+        """δ^l_k = ∂f_k/∂z^l for all output units k at once (δ^L_k = e_k), each as (E, n_l·out, N): the units of
+        all outputs first, the inputs last (the memory order of :meth:`_backward`, so this is a view)."""
         E, N, out = params[0][0].shape[0], cache.inputs[0].shape[0], self.out
         top = np.broadcast_to(np.eye(out)[None, :, None, :], (E, out, N, out))
-        return [np.ascontiguousarray(d.transpose(0, 2, 1, 3)).reshape(E, N, -1)
-                for d in self._backward(params, cache, top)]
+        return [_units_first(d).reshape(E, -1, N) for d in self._backward(params, cache, top)]
 
     def _ntk(self, params, cache1, cache2):
-        """Θ(x, x') = Σ_l D^l(x, x') [m_l² a^{l-1}(x)·a^{l-1}(x') + σ_b²], D^l = (1/out) Σ_k δ^l_k·δ^l_k'."""
+        """Θ(x, x') = Σ_l D^l(x, x') [m_l² a^{l-1}(x)·a^{l-1}(x') + σ_b²], D^l = (1/out) Σ_k δ^l_k·δ^l_k'.
+
+        Both Gram matrices are products A^T B of units-first arrays (BLAS syrk when X2 is X1); the sum is in place.
+        """
         deltas1 = self._unit_deltas(params, cache1)
         deltas2 = deltas1 if cache2 is cache1 else self._unit_deltas(params, cache2)
-        theta = 0.0
+        theta = np.zeros((deltas1[0].shape[0], deltas1[0].shape[2], deltas2[0].shape[2]))
         for m, d1, d2, a1, a2 in zip(self.multipliers, deltas1, deltas2, cache1.inputs, cache2.inputs):
-            gram = a1 @ np.swapaxes(a2, -1, -2)
-            theta = theta + (d1 @ d2.transpose(0, 2, 1)) * (m**2 * gram + self.sigma_b2)
-        return theta / self.out
+            gram = a1 @ _t(a2)  # (N, M) for the inputs X (no ensemble axis), else (E, N, M)
+            gram *= m**2
+            gram += self.sigma_b2
+            term = _t(d1) @ d2
+            term *= gram
+            theta += term
+        theta /= self.out
+        return theta
 
     def ntk(self, params, X1, X2=None):
         r"""The empirical NTK of every network, shape (E, N, M), averaged over output units k:
