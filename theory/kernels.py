@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 import sympy as sp
+from threadpoolctl import ThreadpoolController
 
 from . import _validate, latex
 from .activations import activation as _activation
@@ -313,6 +314,8 @@ def _fan_ins(parameterization, widths, depth, d):
     return (d,) + widths
 
 
+_BLAS = ThreadpoolController()
+
 #: Pairs per tile: a tile's ~20 temporaries of 64K float64 stay within a core's cache hierarchy.
 _TILE = 1 << 16
 
@@ -327,12 +330,10 @@ def _tiles(n, m, symmetric):
 
 
 class _Problem(NamedTuple):
-    """Everything a tile needs: inputs, their Gram matrix and squared norms over d, the per-layer diagonals,
-    parameters."""
+    """Everything a tile needs: inputs, their squared norms over d, the per-layer diagonals, parameters."""
 
     X1: np.ndarray
     X2: np.ndarray
-    g12: np.ndarray
     g11: np.ndarray
     g22: np.ndarray
     diag1: list
@@ -347,7 +348,10 @@ class _Problem(NamedTuple):
 def _tile(p, rows, cols, symmetric):
     """K^L and Θ^L on one tile: all layers while the tile's arrays are hot in cache."""
     x1, x2 = p.X1[rows], p.X2[cols]
-    g11, g12, g22 = p.g11[rows], p.g12[rows, cols], p.g22[cols]
+    g11, g22 = p.g11[rows], p.g22[cols]
+    g12 = x1 @ x2.T / p.X1.shape[1]
+    if symmetric and rows == cols:
+        np.fill_diagonal(g12, g11)  # x·x from the norms, so the diagonal is exactly at ρ = 1
     k12 = p.sb + p.sw * g12
     polar = (0.0, 0.0, 0.0)  # (θ, sin θ, cos θ) when the angle is carried
     if p.step.angle is not None:
@@ -409,11 +413,8 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
     for _ in range(depth):
         diag1.append(np.array(step.diag(diag1[-1], sw, sb)))
         diag2.append(diag1[-1] if symmetric else np.array(step.diag(diag2[-1], sw, sb)))
-    K = X1 @ X2.T  # the Gram matrix, one BLAS call; the tiles read it and overwrite it with K^L
-    K /= d
-    if symmetric:
-        np.fill_diagonal(K, g11)  # x·x from the norms, so the diagonal is exactly at ρ = 1
-    problem = _Problem(X1, X2, K, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb)
+    problem = _Problem(X1, X2, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb)
+    K = np.empty((X1.shape[0], X2.shape[0]))
     ntk = np.empty_like(K) if with_ntk else None
 
     def work(tile):
@@ -427,8 +428,8 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
     tiles = _tiles(*K.shape, symmetric)
     if len(tiles) == 1:
         work(tiles[0])
-    else:  # NumPy releases the GIL inside its loops, so threads share the cores
-        with ThreadPoolExecutor(os.cpu_count()) as pool:
+    else:  # NumPy releases the GIL inside its loops, so threads share the cores; BLAS threads would only spin
+        with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(os.cpu_count()) as pool:
             list(pool.map(work, tiles))
     return Kernel(K, ntk)
 
