@@ -248,9 +248,9 @@ def _carry_trig(expr):
 
 
 class _Step(NamedTuple):
-    """One layer of the numeric recursion: ``fused`` maps (q11, q12, q22, θ, sin θ, cos θ, Θ, σ_w², σ_b², n_in) to the new K12,
-    the new Θ (when an NTK is requested) and, with ``angle`` set, the direct gaps of the angle map, all in one
-    lambdified function whose common subexpressions (√(q11 q22), sin θ, cos θ, ...) are computed once."""
+    """One layer of the numeric recursion. ``fused`` maps (q11, q12, q22, θ, sin θ, cos θ, Θ, σ_w², σ_b², n_in) to
+    the new K12, the new Θ (when an NTK is requested) and, with ``angle`` set, the direct gaps of the angle map, in
+    one lambdified function whose common subexpressions (√(q11 q22), the sums with θ, ...) are computed once."""
 
     fused: object
     diag: object
@@ -459,8 +459,10 @@ def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0
         input-layer or bias terms (those layers stop learning).
     widths : the hidden widths n_0..n_{L-1} (an int for all) -- required for, and only for, ``"standard"``.
 
-    The numbers come from lambdifying the derived one-layer map (:func:`layer`) and looping over layers.
-    Zero-norm, identical and antipodal inputs give finite values; for X2 = None the diagonal is computed at
-    exactly ρ = 1.
+    The numbers come from lambdifying the derived one-layer map (:func:`layer`) and looping over layers, tile by
+    tile (64K pairs, all layers while in cache, a thread per core; for X2 = None only the tiles on and above the
+    diagonal): the cost is linear in the depth and in the pairs, the memory the two outputs plus a few tiles.
+    Zero-norm, identical and antipodal inputs give finite values; for X2 = None the diagonal comes from the
+    diagonal map, exactly at ρ = 1. For N larger than memory see :func:`theory.distributed.blocked_nngp_ntk`.
     """
     return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, True, parameterization, widths)
