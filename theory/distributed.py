@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validate
 from ._progress import Progress
-from .kernels import Kernel, nngp_ntk
+from .kernels import Kernel, _tiles, _write, nngp_ntk
 
 __all__ = ["blocked_nngp_ntk", "dask_nngp_ntk", "executor", "cores"]
 
@@ -37,13 +37,11 @@ def blocked_nngp_ntk(X1, X2=None, *, block=1024, out=None, progress=False, **par
     nngp, ntk = (np.empty(shape) if target is None else
                  np.lib.format.open_memmap(target / f"{name}.npy", mode="w+", dtype=np.float64, shape=shape)
                  for name in ("nngp", "ntk"))
-    pairs = _pairs(shape, block, X2 is None)
+    pairs = _tiles(*shape, block, block, X2 is None)
     bar = Progress(len(pairs), "kernel blocks", enabled=progress)
     for done, (rows, cols) in enumerate(pairs, 1):
-        k = _block(X1, X2, rows, cols, params)
-        nngp[rows, cols], ntk[rows, cols] = k
-        if X2 is None and rows != cols:
-            nngp[cols, rows], ntk[cols, rows] = k.nngp.T, k.ntk.T
+        for array, value in zip((nngp, ntk), _block(X1, X2, rows, cols, params)):
+            _write(array, value, rows, cols, X2 is None)
         bar.update(done)
     bar.close()
     for array in (nngp, ntk):
@@ -138,12 +136,6 @@ def _directory(out):
 
 def _slices(n, block):
     return [slice(start, min(start + block, n)) for start in range(0, n, block)] or [slice(0, 0)]
-
-
-def _pairs(shape, block, symmetric):
-    """The (rows, cols) blocks to compute: all of them, or those on and above the diagonal when symmetric."""
-    rows, cols = _slices(shape[0], block), _slices(shape[1], block)
-    return [(r, c) for i, r in enumerate(rows) for j, c in enumerate(cols) if not symmetric or j >= i]
 
 
 def _block(X1, X2, rows, cols, params):

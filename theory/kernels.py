@@ -320,11 +320,9 @@ _BLAS = ThreadpoolController()
 _TILE = 1 << 16
 
 
-def _tiles(n, m, symmetric):
-    """Row and column slices of the tiles; for a symmetric kernel only the tiles on and above the diagonal."""
-    side = int(np.sqrt(_TILE))
-    cols = side if symmetric else min(m, side)
-    rows = side if symmetric else _TILE // cols
+def _tiles(n, m, rows, cols, symmetric):
+    """The (row, column) slices of ``rows`` × ``cols`` tiles of an n × m kernel; for a symmetric kernel (square
+    tiles) only those on and above the diagonal."""
     return [(slice(r, min(r + rows, n)), slice(c, min(c + cols, m)))
             for r in range(0, n, rows) for c in range(r if symmetric else 0, m, cols)]
 
@@ -350,7 +348,8 @@ def _tile(p, rows, cols, symmetric):
     x1, x2 = p.X1[rows], p.X2[cols]
     g11, g22 = p.g11[rows], p.g22[cols]
     g12 = x1 @ x2.T / p.X1.shape[1]
-    if symmetric and rows == cols:
+    diagonal = symmetric and rows == cols
+    if diagonal:
         np.fill_diagonal(g12, g11)  # x·x from the norms, so the diagonal is exactly at ρ = 1
     k12 = p.sb + p.sw * g12
     polar = (0.0, 0.0, 0.0)  # (θ, sin θ, cos θ) when the angle is carried
@@ -368,7 +367,7 @@ def _tile(p, rows, cols, symmetric):
         fan = p.fan_in[l + 1] if p.fan_in else 0.0
         out = p.step.fused(a, k12, b, *polar, ntk, p.sw, p.sb, fan)
         k12 = out[0]
-        if symmetric and rows == cols:  # K(x, x) from the diagonal map: ρ = 1 is unstable in the chaotic phase,
+        if diagonal:  # K(x, x) from the diagonal map: ρ = 1 is unstable in the chaotic phase,
             k12 = np.array(k12)        # where a rounding of K12 away from K11 would grow at every layer
             np.fill_diagonal(k12, p.diag1[l + 1][rows])
         if p.mode is not None:
@@ -379,6 +378,7 @@ def _tile(p, rows, cols, symmetric):
 
 
 def _write(out, value, rows, cols, symmetric):
+    """Store a tile of the kernel ``out``; a tile of a symmetric kernel also fills its mirror image."""
     if not symmetric:
         out[rows, cols] = value
     elif rows == cols:  # the tile straddles the diagonal: keep its upper triangle, mirror it
@@ -425,7 +425,9 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
         if with_ntk:
             _write(ntk, t, rows, cols, symmetric)
 
-    tiles = _tiles(*K.shape, symmetric)
+    side = int(np.sqrt(_TILE))
+    cols = side if symmetric else max(1, min(K.shape[1], side))
+    tiles = _tiles(*K.shape, side if symmetric else _TILE // cols, cols, symmetric)
     if len(tiles) == 1:
         work(tiles[0])
     else:  # NumPy releases the GIL inside its loops, so threads share the cores; BLAS threads would only spin
