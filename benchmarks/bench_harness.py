@@ -9,6 +9,7 @@ pilot run, scaled by its cost) exceeds ``BENCH_CAP`` seconds (default 60) is ski
 
 import os
 import platform
+import subprocess
 import time
 import tracemalloc
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+
+from theory.numeric import c_compiler
 
 RESULTS_FILE = Path(__file__).with_name("RESULTS.md")
 CAP = float(os.environ.get("BENCH_CAP", "60"))
@@ -89,7 +92,13 @@ def _accuracy(entries):
 
 
 def _versions():
-    out = [f"numpy {np.__version__}"]
+    cc = c_compiler()
+    if cc is None:
+        compiled = "no C compiler (THEORY_CC): theory's NumPy path"
+    else:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()
+        compiled = f"C compiler `{cc}`: {version[0] if version else 'unknown version'}"
+    out = [compiled, f"numpy {np.__version__}"]
     try:
         import jax
         import neural_tangents

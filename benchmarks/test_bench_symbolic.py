@@ -1,10 +1,13 @@
 """The symbolic derive-and-lambdify step, from cold caches: the first theory.nngp_ntk call at depth 10 and 100
-(8 inputs, so the numerics are negligible), and the composed SymPy recursion theory.kernels(activation, depth).
+(8 inputs, so the numerics are negligible) -- derivation, lambdify, and the C compilation of the layer loop into
+an empty compiler cache --, and the composed SymPy recursion theory.kernels(activation, depth).
 
 No baseline: the accuracy column shows the warm (cached) time of the same call, which is what the derivation
 costs on top of it."""
 
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -18,7 +21,8 @@ X = np.random.default_rng(0).standard_normal((8, 64))
 
 
 def _clear_caches():
-    """Empty every functools cache of the modules that derive and lambdify (whatever their names), and SymPy's.
+    """Empty every functools cache of the modules that derive and lambdify (whatever their names), SymPy's, and
+    the compiled C loops' (a new empty directory).
 
     SymPy's cache must go too: entries left from a previous derivation compare structurally with the new,
     equal-but-not-identical expression trees, which made the depth-100 composition take minutes."""
@@ -27,6 +31,7 @@ def _clear_caches():
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
     clear_cache()
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="theory-bench-")
 
 
 def _warm(fn):

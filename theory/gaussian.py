@@ -93,6 +93,10 @@ class Angle(sp.Function):
         a, c, b = (printer._print(x) for x in (a, c, b))
         return f"({np_}.pi/2 - {np_}.arctan2({c}, {np_}.sqrt({np_}.maximum(({a})*({b}) - ({c})**2, 0))))"
 
+    def _c(self, printer, a, c, b):
+        a, c, b = (printer._print(x) for x in (a, c, b))
+        return f"(M_PI_2 - atan2({c}, sqrt(fmax(({a})*({b}) - ({c})*({c}), 0))))"
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Atoms: c · z^power · exp(shift·z − weight·z²) · base(scale·z)

@@ -13,6 +13,7 @@ The one-layer map is derived once (:func:`layer`); the depth-L kernel is its com
 (:class:`KernelRecursion`) or numerically (:func:`nngp_ntk`, a loop over layers of the lambdified map).
 """
 
+import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
@@ -25,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 from . import _validate, latex
 from .activations import activation as _activation
 from .gaussian import Angle, gaussian_expectation
-from .numeric import lambdify
+from .numeric import c_compiler, c_statements, compile_c, lambdify
 from . import symbols as sym
 from .symbols import g11, g12, g22, q11, q12, q22
 
@@ -210,7 +211,7 @@ class _AngleStep:
     into (θ', sin θ', cos θ')."""
 
     def __init__(self, pair, bias=True):
-        ends, polar, minus, plus = _angle_map(pair, bias)
+        self.forms = ends, polar, minus, plus = _angle_map(pair, bias)
         self.gaps = tuple(_carry_trig(form) for form in (minus[0], plus[0]))  # direct; fused into a layer's step
         self.direct = lambdify(_ANGLE_ARGS, self.gaps)
         self.series = [[lambdify((q11, q22, sym.theta), form) for form in forms[1:]] for forms in (minus, plus)]
@@ -235,6 +236,34 @@ class _AngleStep:
         gaps = self.patch(a, b, polar[0], self.direct(a, b, *polar) if gaps is None else gaps)
         return self.polar(*self.ends(a, b, *gaps, sw, sb))
 
+    def c(self, names, hoist=lambda e: e):
+        """The same map as a C block that updates the variables th, s, c from the direct gaps gm, gp (branching to
+        the series near 0 and π instead of patching), ``hoist`` applied to the expressions first; None when it has
+        no C form. ``names`` maps the symbols to C variables."""
+        ends, polar, minus, plus = self.forms
+        series = [c_statements(names, {"gm_s": hoist(minus[i]), "gp_s": hoist(plus[i])}) for i in (1, 2)]
+        ends = c_statements(names, {"G": hoist(ends[0]), "H": hoist(ends[1])}, prefix="e")
+        polar = c_statements(names, dict(zip(("th_", "s_", "c_"), polar)), cse=False)
+        if None in (*series, ends, polar):
+            return None
+        cutoff = float(_SERIES_CUTOFF)
+        return f"""{{
+    double gm_p = gm, gp_p = gp;
+    if (th < {cutoff!r}) {{
+        {series[0]}
+        gm_p = gm_s; gp_p = gp_s;
+    }} else if (th > M_PI - {cutoff!r}) {{
+        {series[1]}
+        gm_p = gm_s; gp_p = gp_s;
+    }}
+    {{
+        const double gm = gm_p, gp = gp_p;
+        {ends}
+        {polar}
+        th = th_; s = s_; c = c_;
+    }}
+}}"""
+
 
 _SIN, _COS = sp.symbols("s_theta c_theta")  # sin θ and cos θ, carried through the layers with θ
 _ANGLE_ARGS = (q11, q22, sym.theta, _SIN, _COS)
@@ -255,6 +284,7 @@ class _Step(NamedTuple):
     fused: object
     diag: object
     angle: object
+    outputs: tuple
 
 
 @lru_cache(maxsize=128)
@@ -269,7 +299,175 @@ def _step(act, mode, bias):
     if any(e.has(_PLAIN_ANGLE) for e in outputs):
         angle = _AngleStep(gaussian_expectation(act, act), bias)
         outputs = [_carry_trig(e.xreplace({_PLAIN_ANGLE: sym.theta})) for e in outputs] + list(angle.gaps)
-    return _Step(lambdify(_STEP_ARGS, outputs), lambdify((q11, sym.sigma_w2, sym.sigma_b2), lay.nngp_diag), angle)
+    return _Step(lambdify(_STEP_ARGS, outputs), lambdify((q11, sym.sigma_w2, sym.sigma_b2), lay.nngp_diag), angle,
+                 tuple(outputs))
+
+
+_C_NAMES = {q11: "q11", q12: "q12", q22: "q22", sym.theta: "th", _SIN: "s", _COS: "c", _NTK_IN: "ntk",
+            sym.sigma_w2: "sw", sym.sigma_b2: "sb", _FAN_IN: "n_in", _GAP_MINUS: "gm", _GAP_PLUS: "gp",
+            _ENDS[0]: "G", _ENDS[1]: "H", g12: "g"}
+#: Θ⁰ of each parameterization, in g12 = x·x'/d and the input dimension n_in
+_INPUT_NTK = {"ntk": _input_kernel(g12), "standard": 1 + _FAN_IN * g12}
+_NEAR = 0.99  # |ρ| beyond which an angle is not taken from the kernel's entries
+_POINTER, _LONG, _DOUBLE = ctypes.c_void_p, ctypes.c_long, ctypes.c_double
+_C_ARGS = (_LONG,) * 4 + (_POINTER,) * 5 + (_POINTER, _LONG) * 2 + (_POINTER, _DOUBLE, _DOUBLE, ctypes.c_int) \
+    + (_POINTER,) * 4 + (_LONG,)
+
+
+def _costly(e):
+    return e.has(sp.Function) or any(not x.exp.is_integer for x in e.atoms(sp.Pow))
+
+
+def _diagonal_parts(exprs):
+    """The maximal subexpressions of ``exprs`` that depend on one side's diagonal only (q11 or q22, besides σ_w²
+    and σ_b²) and cost a function call (√(q11), √(σ_b² + σ_w² q11/2), ...), as functions of q11: computed once
+    per row and column (and layer) rather than once per pair."""
+    found = set()
+
+    def visit(e, q):
+        if (e.is_Pow or isinstance(e, sp.Function)) and q in e.free_symbols \
+                and e.free_symbols <= {q, sym.sigma_w2, sym.sigma_b2} and _costly(e):
+            found.add(e.xreplace({q22: q11}))
+        else:
+            for a in e.args:
+                visit(a, q)
+
+    for e in exprs:
+        visit(e, q11)
+        visit(e, q22)
+    return tuple(sorted(found, key=sp.default_sort_key))
+
+
+def _rebuild(e, mapping):
+    """``e`` with the subexpressions in ``mapping`` replaced, rebuilt without evaluation (no sign decisions)."""
+    if e in mapping:
+        return mapping[e]
+    if not e.args:
+        return e
+    return e.func(*(_rebuild(a, mapping) for a in e.args), evaluate=False)
+
+
+@lru_cache(maxsize=128)
+def _c_layers(act, mode, bias, cc):
+    """A tile of the kernel by one compiled C loop (compiler ``cc``), generated from the same expressions as
+    :func:`_step`: per pair, the input angle (Kahan's formula near ρ = ±1), then per layer the fused step, the
+    angle map (branches to the series instead of masked patches) and the diagonal reset, in registers; the parts
+    that depend on one input only come precomputed per row and column (:func:`_diagonal_parts`). Returns
+    ``(function, parts)``, or None when an expression has no C form or no compiler works.
+
+    ``layers(n, m, depth, d, x1, x2, g11, g22, G12, D1, ld1, D2, ld2, fan, sw, sb, diagonal, K, KM, T, TM, ldo)``:
+    x1, x2 the tile's inputs (n×d, m×d), g11, g22 their squared norms over d, G12 the tile's Gram matrix over d;
+    D1[(l*w + k)*ld1 + i] the diagonal K^l(x_i, x_i) (k = 0) and its parts (k = 1..w-1), D2 the same for the
+    columns; fan the fan-ins; K, T the tile's place in the outputs (row stride ldo) and KM, TM, when not NULL, its
+    mirror image's (the transposed tile, for symmetric kernels). A diagonal tile computes j >= i only.
+    """
+    step = _step(act, mode, bias)
+    outputs = {"k_out": step.outputs[0]}
+    if mode is not None:
+        outputs["ntk_out"] = step.outputs[1]
+    angle = step.angle
+    if angle is not None:
+        outputs["gm"], outputs["gp"] = step.outputs[-2:]
+    exprs = list(outputs.values())
+    if angle is not None:
+        ends, _, minus, plus = angle.forms
+        exprs += [*ends, *minus[1:], *plus[1:]]
+    parts = _diagonal_parts(exprs)
+    row = {e: sp.Symbol(f"r_{k}") for k, e in enumerate(parts)}
+    col = {e.xreplace({q11: q22}): sp.Symbol(f"w_{k}") for k, e in enumerate(parts)}
+
+    def hoist(e):
+        return _rebuild(e, {**row, **col})
+
+    names = {**_C_NAMES, **{v: v.name for v in (*row.values(), *col.values())}}
+    fused = c_statements(names, {k: hoist(e) for k, e in outputs.items()})
+    input_ntk = c_statements(names, {"ntk": _INPUT_NTK[mode]}) if mode is not None else ""
+    if angle is not None:
+        entry = _input_angle_map() if bias else None  # without bias, K⁰ has the inputs' angle
+        blocks = (c_statements(_C_NAMES, {"gm": entry.gaps[0], "gp": entry.gaps[1]}) if bias else "",
+                  entry.c(_C_NAMES) if bias else "", angle.c(names, hoist))
+    if fused is None or angle is not None and None in blocks:
+        return None
+    width = 1 + len(parts)
+    loads = "".join(f"const double r_{k} = D1[(l * {width} + {k + 1}) * ld1 + i];" for k in range(len(parts)))
+    loads_col = "".join(f"const double w_{k} = D2[(l * {width} + {k + 1}) * ld2 + j];" for k in range(len(parts)))
+    state = "a_k[j] = sb + sw * g;"
+    if mode is not None:
+        state += f"{{ const double n_in = fan[0]; {input_ntk} a_ntk[j] = ntk; }}"
+    if angle is not None:
+        state += f"""
+            double th, s, c;
+            {{
+                const double norm = sqrt(g11[i] * g22[j]);
+                const double rx = norm > 0 ? fmin(1.0, fmax(-1.0, g / norm)) : 0.0;
+                const double k11 = sb + sw * g11[i], k22 = sb + sw * g22[j], k12 = sb + sw * g;
+                const double r0 = sb > 0 ? fmin(1.0, fmax(-1.0, k12 / sqrt(k11 * k22))) : 1.0;
+                if (fabs(r0) <= {_NEAR!r}) {{  /* the angle of K⁰ is exact from its entries */
+                    th = acos(r0); s = sqrt((1 - r0) * (1 + r0)); c = r0;
+                }} else {{  /* from the inputs' angle, through the input layer's angle map when there is a bias */
+                    if (fabs(rx) > {_NEAR!r}) {{
+                        double minus = 0.0, plus = 0.0;
+                        const double u = 1 / sqrt(g11[i] * d), v = 1 / sqrt(g22[j] * d);
+                        for (long k = 0; k < d; k++) {{
+                            const double a = x1[i * d + k] * u, b = x2[j * d + k] * v;
+                            minus += (a - b) * (a - b); plus += (a + b) * (a + b);
+                        }}
+                        th = 2 * atan2(sqrt(minus), sqrt(plus)); s = sin(th); c = cos(th);
+                    }} else {{
+                        th = acos(rx); s = sqrt((1 - rx) * (1 + rx)); c = rx;
+                    }}
+                    if (sb > 0) {{
+                        const double q11 = g11[i], q22 = g22[j];
+                        {blocks[0]}
+                        {blocks[1]}
+                    }}
+                }}
+            }}
+            a_th[j] = th; a_s[j] = s; a_c[j] = c;"""
+    carried = "double th = a_th[j], s = a_s[j], c = a_c[j];" if angle is not None else ""
+    source = f"""#define _DEFAULT_SOURCE
+#include <math.h>
+#include <stdlib.h>
+
+void layers(long n, long m, long depth, long d, const double *x1, const double *x2, const double *g11,
+            const double *g22, const double *G12, const double *D1, long ld1, const double *D2, long ld2,
+            const double *fan, double sw, double sb, int diagonal, double *K, double *KM, double *T, double *TM,
+            long ldo)
+{{
+    double *a_k = calloc(5 * m, sizeof(double));
+    double *a_ntk = a_k + m, *a_th = a_k + 2 * m, *a_s = a_k + 3 * m, *a_c = a_k + 4 * m;
+    for (long i = 0; i < n; i++) {{
+        const long j0 = diagonal ? i : 0;
+        for (long j = j0; j < m; j++) {{
+            const double g = G12[i * m + j];
+            {state}
+        }}
+        for (long l = 0; l < depth; l++) {{
+            const double q11 = D1[l * {width} * ld1 + i], n_in = fan[l + 1];
+            {loads}
+            for (long j = j0; j < m; j++) {{
+                const double q22 = D2[l * {width} * ld2 + j], q12 = a_k[j], ntk = a_ntk[j];
+                {loads_col}
+                {carried}
+                {fused}
+                {blocks[2] if angle is not None else ""}
+                a_k[j] = diagonal && i == j ? D1[(l + 1) * {width} * ld1 + i] : k_out;
+                {"a_ntk[j] = ntk_out;" if mode is not None else ""}
+                {"a_th[j] = th; a_s[j] = s; a_c[j] = c;" if angle is not None else ""}
+            }}
+        }}
+        for (long j = j0; j < m; j++) {{
+            K[i * ldo + j] = a_k[j];
+            if (KM) KM[j * ldo + i] = a_k[j];
+            if (T) T[i * ldo + j] = a_ntk[j];
+            if (TM) TM[j * ldo + i] = a_ntk[j];
+        }}
+    }}
+    free(a_k);
+}}
+"""
+    function = compile_c(source, "layers", _C_ARGS)
+    return None if function is None else (function, lambdify((q11, sym.sigma_w2, sym.sigma_b2), parts))
 
 
 @lru_cache(maxsize=1)
@@ -286,7 +484,7 @@ def _input_angles(X1, X2, g11, g12, g22):
     norm = np.sqrt(np.outer(g11, g22))
     cos = np.clip(np.divide(g12, norm, out=np.zeros_like(g12), where=norm > 0), -1.0, 1.0)
     theta, sin = np.arccos(cos), np.sqrt((1 - cos) * (1 + cos))
-    i, j = np.nonzero(np.abs(cos) > 0.99)
+    i, j = np.nonzero(np.abs(cos) > _NEAR)
     u = X1[i] / np.linalg.norm(X1[i], axis=1, keepdims=True)
     v = X2[j] / np.linalg.norm(X2[j], axis=1, keepdims=True)
     theta[i, j] = near = 2 * np.arctan2(np.linalg.norm(u - v, axis=1), np.linalg.norm(u + v, axis=1))
@@ -341,6 +539,7 @@ class _Problem(NamedTuple):
     fan_in: tuple
     sw: float
     sb: float
+    compiled: object  # the C loop over layers (see _c_layers), or None
 
 
 def _tile(p, rows, cols, symmetric):
@@ -355,13 +554,12 @@ def _tile(p, rows, cols, symmetric):
     polar = (0.0, 0.0, 0.0)  # (θ, sin θ, cos θ) when the angle is carried
     if p.step.angle is not None:
         polar = _input_angles(x1, x2, g11, g12, g22)
-        if p.sb:
-            polar = _input_angle_map()(g11[:, None], g22[None, :], polar, p.sw, p.sb)
     ntk = 0.0
-    if p.mode == "ntk":
-        ntk = k12
-    elif p.mode == "standard":
-        ntk = 1.0 + p.fan_in[0] * g12
+    if p.mode is not None:
+        ntk = lambdify((sym.g12, sym.sigma_w2, sym.sigma_b2, _FAN_IN), _INPUT_NTK[p.mode])(
+            g12, p.sw, p.sb, p.fan_in[0] if p.fan_in else 0.0)
+    if p.step.angle is not None and p.sb:
+        polar = _input_angle_map()(g11[:, None], g22[None, :], polar, p.sw, p.sb)
     for l in range(len(p.diag1) - 1):
         a, b = p.diag1[l][rows, None], p.diag2[l][None, cols]
         fan = p.fan_in[l + 1] if p.fan_in else 0.0
@@ -375,6 +573,30 @@ def _tile(p, rows, cols, symmetric):
         if p.step.angle is not None:
             polar = p.step.angle(a, b, polar, p.sw, p.sb, gaps=out[-2:])
     return k12, (None if p.mode is None else np.broadcast_to(ntk, k12.shape))
+
+
+def _compiled_tile(p, rows, cols, symmetric, K, T):
+    """A tile of K^L and Θ^L (and its mirror image for a symmetric kernel) by the C loop of :func:`_c_layers`,
+    written into the outputs K, T."""
+    function, D1, D2 = p.compiled
+    x1, x2 = p.X1[rows], p.X2[cols]
+    g12 = x1 @ x2.T / p.X1.shape[1]
+    diagonal = symmetric and rows == cols
+    if diagonal:
+        np.fill_diagonal(g12, p.g11[rows])  # x·x from the norms, so the diagonal is exactly at ρ = 1
+    n, m = g12.shape
+    fan = np.asarray(p.fan_in if p.fan_in else (0.0,) * len(p.diag1), dtype=np.float64)
+
+    def at(a, r, c):
+        return None if a is None else a[r:, c:].ctypes.data
+
+    mirror = symmetric  # a diagonal tile computes its upper triangle and mirrors it into place
+    function(n, m, len(p.diag1) - 1, x1.shape[1], x1.ctypes.data, x2.ctypes.data, p.g11[rows].ctypes.data,
+             p.g22[cols].ctypes.data, g12.ctypes.data, D1[:, rows].ctypes.data, D1.shape[1],
+             D2[:, cols].ctypes.data, D2.shape[1], fan.ctypes.data, p.sw, p.sb, int(diagonal),
+             at(K, rows.start, cols.start), at(K, cols.start, rows.start) if mirror else None,
+             at(T, rows.start, cols.start), at(T, cols.start, rows.start) if mirror and T is not None else None,
+             K.shape[1])
 
 
 def _write(out, value, rows, cols, symmetric):
@@ -413,12 +635,23 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
     for _ in range(depth):
         diag1.append(np.array(step.diag(diag1[-1], sw, sb)))
         diag2.append(diag1[-1] if symmetric else np.array(step.diag(diag2[-1], sw, sb)))
-    problem = _Problem(X1, X2, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb)
+    cc = c_compiler()
+    compiled = None if cc is None else _c_layers(act, mode, sb != 0, cc)
+    if compiled is not None:  # each layer's diagonal and its parts, stacked: row l*w + k
+        function, parts = compiled
+        D1, D2 = (np.ascontiguousarray([row for q in diag for row in (q, *parts(q, sw, sb))])
+                  for diag in (diag1, diag2))
+        compiled = function, D1, D2
+        X1, X2 = np.ascontiguousarray(X1), None if symmetric else np.ascontiguousarray(X2)
+        X2 = X1 if symmetric else X2
+    problem = _Problem(X1, X2, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb, compiled)
     K = np.empty((X1.shape[0], X2.shape[0]))
     ntk = np.empty_like(K) if with_ntk else None
 
     def work(tile):
         rows, cols = tile
+        if compiled is not None:
+            return _compiled_tile(problem, rows, cols, symmetric, K, ntk)
         with np.errstate(divide="ignore", invalid="ignore"):  # per thread: NumPy's error state is thread-local
             k, t = _tile(problem, rows, cols, symmetric)
         _write(K, k, rows, cols, symmetric)
@@ -461,9 +694,12 @@ def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0
         input-layer or bias terms (those layers stop learning).
     widths : the hidden widths n_0..n_{L-1} (an int for all) -- required for, and only for, ``"standard"``.
 
-    The numbers come from lambdifying the derived one-layer map (:func:`layer`) and looping over layers, tile by
-    tile (64K pairs, all layers while in cache, a thread per core; for X2 = None only the tiles on and above the
-    diagonal): the cost is linear in the depth and in the pairs, the memory the two outputs plus a few tiles.
+    The numbers come from the derived one-layer map (:func:`layer`), looped over layers tile by tile (64K pairs,
+    all layers while in cache, a thread per core; for X2 = None only the tiles on and above the diagonal): the
+    cost is linear in the depth and in the pairs, the memory the two outputs plus a few tiles. The map is printed
+    as C and compiled once per machine (cached under ``~/.cache/theory``) when a C compiler is found (``cc``, or
+    ``THEORY_CC``; ``THEORY_CC=none`` disables it), and lambdified into NumPy otherwise or when an expression has
+    no C form (the quadrature of activations such as tanh); both printings agree to rounding.
     Zero-norm, identical and antipodal inputs give finite values; for X2 = None the diagonal comes from the
     diagonal map, exactly at ρ = 1. For N larger than memory see :func:`theory.distributed.blocked_nngp_ntk`.
     """

@@ -12,15 +12,28 @@ Printing rules beyond SymPy's SciPy printer:
 * package functions that need a runtime helper (the Gauss-Hermite fallback of
   :class:`theory.gaussian.GaussianExpectation`) provide ``_numeric_helper() -> (key, callable, args)``; the
   callable joins the namespace of the generated function and is called on the printed ``args``.
+
+The same expressions can also become C (:func:`c_statements`, :func:`compile_c`): loops that would make a
+dozen NumPy passes over large arrays (the layers of a kernel recursion) then run as one compiled loop. Package
+functions print themselves in C through a ``_c(printer, *args)`` hook; an expression with anything C cannot
+express (a runtime helper) has no C form, and its NumPy function is used.
 """
 
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
+from sympy.printing.c import C99CodePrinter
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import SciPyPrinter
 
-__all__ = ["lambdify"]
+__all__ = ["lambdify", "c_statements", "c_compiler", "compile_c"]
 
 
 class _Printer(SciPyPrinter):
@@ -100,3 +113,81 @@ def lambdify(args, expr, cse=True):
     if isinstance(expr, (list, tuple)):
         expr = sp.Tuple(*expr)
     return _broadcasting(args, sp.sympify(expr), cse)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# C
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _CPrinter(C99CodePrinter):
+    def __init__(self):
+        super().__init__({"strict": True})
+
+    def _print_Function(self, expr):
+        if hasattr(expr, "_c"):
+            return expr._c(self, *expr.args)
+        return super()._print_Function(expr)
+
+
+def c_statements(names, outputs, cse=True, prefix="t"):
+    """C99 statements ``const double out = ...;`` computing ``outputs`` (a dict C name -> SymPy expression) from
+    the variables ``names`` (a dict SymPy symbol -> C name), common subexpressions first (named ``prefix``_0,
+    ...) unless ``cse=False``.
+
+    Returns None when an expression has no C form (e.g. a quadrature helper).
+    """
+    rename = {s: sp.Symbol(n) for s, n in names.items()}
+    exprs = [sp.sympify(e).xreplace(rename) for e in outputs.values()]
+    shared, exprs = sp.cse(exprs, symbols=sp.numbered_symbols(f"{prefix}_")) if cse else ([], exprs)
+    printer = _CPrinter()
+    try:
+        return "\n".join([f"const double {s} = {printer.doprint(e)};" for s, e in shared]
+                         + [f"const double {n} = {printer.doprint(e)};" for n, e in zip(outputs, exprs)])
+    except PrintMethodNotImplementedError:
+        return None
+
+
+#: The C compiler (``THEORY_CC``; empty or ``none`` disables C, so that every function is NumPy's) and its flags:
+#: IEEE arithmetic kept (no -ffast-math, no contraction into fused multiply-adds), errno not set by sqrt.
+_CFLAGS = ("-O2", "-fno-math-errno", "-ffp-contract=off", "-fPIC", "-shared")
+
+
+def c_compiler():
+    """The C compiler command that :func:`compile_c` uses, or None when C is disabled."""
+    cc = os.environ.get("THEORY_CC", "cc")
+    return None if cc.lower() in ("", "none") else cc
+
+
+def _cache_dir():
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "theory"
+
+
+@lru_cache(maxsize=64)
+def _library(source, cc):
+    key = hashlib.sha256("\0".join((cc, *_CFLAGS, source)).encode()).hexdigest()[:24]
+    target = _cache_dir() / f"{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            src, lib = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
+            src.write_text(source)
+            try:
+                subprocess.run([cc, *_CFLAGS, "-o", str(lib), str(src), "-lm"], check=True, capture_output=True)
+            except (OSError, subprocess.CalledProcessError):
+                return None
+            os.replace(lib, target)  # atomic: processes compiling the same source at once all load a whole file
+    return ctypes.CDLL(str(target))
+
+
+def compile_c(source, function, argtypes):
+    """The C function ``function`` of the C99 ``source`` (compiled once per machine, cached under
+    ``$XDG_CACHE_HOME/theory``), as a ctypes function with ``argtypes``; None when no C compiler works. ctypes
+    releases the GIL during the call, so threads run compiled loops in parallel."""
+    cc = c_compiler()
+    lib = None if cc is None else _library(source, cc)
+    if lib is None:
+        return None
+    f = getattr(lib, function)
+    f.argtypes, f.restype = argtypes, None
+    return f
