@@ -101,11 +101,18 @@ def test_exact_on_the_diagonal_and_colinear_pairs_at_depth_1000():
     np.testing.assert_allclose(T, 1001 * k0, rtol=1e-13)
 
 
-def test_a_missing_compiler_falls_back_to_numpy():
+def test_a_missing_or_failing_compiler_falls_back_to_numpy(tmp_path):
     x = np.random.default_rng(1).standard_normal((6, 3))
     with compiler("/nonexistent/cc"):
-        assert kernels_module._c_layers(activation("relu"), "ntk", True, "/nonexistent/cc") is None
+        assert c_compiler() is None
         K, T = nngp_ntk(x, None, "relu", depth=2, sigma_b2=0.1)
+    broken = str(tmp_path / "cc")  # a compiler that exists but fails
+    with open(broken, "w") as f:
+        f.write("#!/bin/sh\nexit 1\n")
+    os.chmod(broken, 0o755)
+    with compiler(broken):
+        assert kernels_module._c_layers(activation("relu"), "ntk", True, broken) is None
+        np.testing.assert_array_equal(nngp_ntk(x, None, "relu", depth=2, sigma_b2=0.1).ntk, T)
     with compiler("none"):
         K0, T0 = nngp_ntk(x, None, "relu", depth=2, sigma_b2=0.1)
     np.testing.assert_array_equal(K, K0)

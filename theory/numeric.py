@@ -22,6 +22,7 @@ express (a runtime helper) has no C form, and its NumPy function is used.
 import ctypes
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 from functools import lru_cache
@@ -154,9 +155,9 @@ _CFLAGS = ("-O2", "-fno-math-errno", "-ffp-contract=off", "-fPIC", "-shared")
 
 
 def c_compiler():
-    """The C compiler command that :func:`compile_c` uses, or None when C is disabled."""
+    """The C compiler command that :func:`compile_c` uses, or None when C is disabled or no such command exists."""
     cc = os.environ.get("THEORY_CC", "cc")
-    return None if cc.lower() in ("", "none") else cc
+    return None if cc.lower() in ("", "none") or shutil.which(cc) is None else cc
 
 
 def _cache_dir():
