@@ -542,14 +542,20 @@ class _Problem(NamedTuple):
     compiled: object  # the C loop over layers (see _c_layers), or None
 
 
-def _tile(p, rows, cols, symmetric):
-    """K^L and Θ^L on one tile: all layers while the tile's arrays are hot in cache."""
+def _gram(p, rows, cols, symmetric):
+    """The tile's inputs, their Gram matrix over d, and whether the tile straddles a symmetric kernel's diagonal."""
     x1, x2 = p.X1[rows], p.X2[cols]
-    g11, g22 = p.g11[rows], p.g22[cols]
     g12 = x1 @ x2.T / p.X1.shape[1]
     diagonal = symmetric and rows == cols
     if diagonal:
-        np.fill_diagonal(g12, g11)  # x·x from the norms, so the diagonal is exactly at ρ = 1
+        np.fill_diagonal(g12, p.g11[rows])  # x·x from the norms, so the diagonal is exactly at ρ = 1
+    return x1, x2, g12, diagonal
+
+
+def _tile(p, rows, cols, symmetric):
+    """K^L and Θ^L on one tile: all layers while the tile's arrays are hot in cache."""
+    x1, x2, g12, diagonal = _gram(p, rows, cols, symmetric)
+    g11, g22 = p.g11[rows], p.g22[cols]
     k12 = p.sb + p.sw * g12
     polar = (0.0, 0.0, 0.0)  # (θ, sin θ, cos θ) when the angle is carried
     if p.step.angle is not None:
@@ -579,11 +585,7 @@ def _compiled_tile(p, rows, cols, symmetric, K, T):
     """A tile of K^L and Θ^L (and its mirror image for a symmetric kernel) by the C loop of :func:`_c_layers`,
     written into the outputs K, T."""
     function, D1, D2 = p.compiled
-    x1, x2 = p.X1[rows], p.X2[cols]
-    g12 = x1 @ x2.T / p.X1.shape[1]
-    diagonal = symmetric and rows == cols
-    if diagonal:
-        np.fill_diagonal(g12, p.g11[rows])  # x·x from the norms, so the diagonal is exactly at ρ = 1
+    x1, x2, g12, diagonal = _gram(p, rows, cols, symmetric)
     n, m = g12.shape
     fan = np.asarray(p.fan_in if p.fan_in else (0.0,) * len(p.diag1), dtype=np.float64)
 
