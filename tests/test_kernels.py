@@ -30,7 +30,8 @@ def _unit_rows(n, d, seed):
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
 @settings(max_examples=20)
-@given(x=input_sets(), depth=st.integers(0, 4), sw=st.floats(0.1, 3.0), sb=st.floats(0.0, 1.0))
+@given(x=input_sets(), depth=st.integers(0, 4), sw=st.floats(0.1, 3.0),
+       sb=st.one_of(st.just(0.0), st.floats(1e-100, 1.0)))
 def test_kernels_are_symmetric_positive_semidefinite_and_finite(act, x, depth, sw, sb):
     K, theta = nngp_ntk(x, None, act, depth=depth, sigma_w2=sw, sigma_b2=sb)
     for M in (K, theta):
@@ -254,6 +255,8 @@ def test_kernels_with_symbolic_activation_parameters():
     (dict(sigma_w2=-1.0), ValueError, "sigma_w2"),
     (dict(sigma_b2=-0.1), ValueError, "sigma_b2"),
     (dict(sigma_b2=float("nan")), ValueError, "sigma_b2"),
+    (dict(sigma_b2=3.2e-261), ValueError, r"sigma_b2: expected 0 or a number in \[1e-100, 1e\+100\]"),
+    (dict(sigma_w2=1e200), ValueError, "sigma_w2"),
     (dict(depth=-1), ValueError, "depth"),
     (dict(depth=2.5), TypeError, "depth"),
     (dict(depth=True), TypeError, "depth"),

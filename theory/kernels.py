@@ -612,6 +612,18 @@ def _write(out, value, rows, cols, symmetric):
         out[cols, rows] = value.T
 
 
+#: Nonzero variances outside this range would under- or overflow the products of kernel entries in the angle map
+_VARIANCES = (1e-100, 1e100)
+
+
+def _variance(value, name):
+    value = _validate.variance(value, name)
+    if value and not _VARIANCES[0] <= value <= _VARIANCES[1]:
+        raise ValueError(f"{name}: expected 0 or a number in [{_VARIANCES[0]:g}, {_VARIANCES[1]:g}] (products of "
+                         f"kernel entries must stay within float64), got {value}")
+    return value
+
+
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
     act = _activation(activation)
     X1 = _validate.inputs(X1, "X1")
@@ -620,8 +632,7 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
         X2 = X1
     depth = _validate.count(depth, "depth")
     fan_in = _fan_ins(parameterization, widths, depth, X1.shape[1])
-    sw = _validate.variance(sigma_w2, "sigma_w2")
-    sb = _validate.variance(sigma_b2, "sigma_b2")
+    sw, sb = (_variance(v, name) for v, name in ((sigma_w2, "sigma_w2"), (sigma_b2, "sigma_b2")))
     if with_ntk and act.derivative.has(sp.DiracDelta):
         raise ValueError(f"activation {act.name}: its derivative is a Dirac delta, so the NTK is infinite for "
                          "colinear inputs; use theory.nngp for the NNGP alone")
