@@ -75,12 +75,14 @@ def numpy_empirical_ntk(params, X, multipliers, sb):
 # Exact values for colinear pairs and the diagonal: one-dimensional Gaussian expectations
 # --------------------------------------------------------------------------------------------------------------
 
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(200)
-_WEIGHTS = _WEIGHTS / np.sqrt(2 * np.pi)
+_NODES = np.arange(-800, 801) * 0.05  # |z| <= 40
+_WEIGHTS = 0.05 * np.exp(-_NODES**2 / 2) / np.sqrt(2 * np.pi)
 
 
 def _quad1(f, g, a, b):
-    """E[f(a z) g(b z)], z ~ N(0, 1), by 200-point Gauss-Hermite quadrature (a, b arrays of the same shape)."""
+    """E[f(a z) g(b z)], z ~ N(0, 1), by the trapezoidal rule with step 0.05 on |z| <= 40 (a, b arrays of the same
+    shape): for integrands analytic in the strip |Im z| < τ its error is ~exp(-2πτ/0.05), below the rounding for
+    tanh up to variance ~10 (τ = π/(2√q)). A 200-point Gauss-Hermite rule is off by 1e-7 for sech⁴ at variance 3."""
     x = _NODES
     return (f(a[..., None] * x) * g(b[..., None] * x)) @ _WEIGHTS
 
