@@ -96,9 +96,11 @@ class Angle(sp.Function):
         a, c, b = (printer._print(x) for x in (a, c, b))
         return f"({np_}.pi/2 - {np_}.arctan2({c}, {np_}.sqrt({np_}.maximum(({a})*({b}) - ({c})**2, 0))))"
 
-    def _c(self, printer, a, c, b):
+    def _c(self, printer, a, c, b):  # arcsin where it is well conditioned (|ρ| < 0.9): half the cost of atan2
         a, c, b = (printer._print(x) for x in (a, c, b))
-        return f"(M_PI_2 - atan2({c}, sqrt(fmax(({a})*({b}) - ({c})*({c}), 0))))"
+        ab = f"(({a})*({b}))"
+        return (f"(fabs({c}) < 0.9*sqrt({ab}) ? M_PI_2 - asin(({c})/sqrt({ab})) "
+                f": M_PI_2 - atan2({c}, sqrt(fmax({ab} - ({c})*({c}), 0))))")
 
 
 # --------------------------------------------------------------------------------------------------------------
