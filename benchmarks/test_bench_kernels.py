@@ -13,7 +13,7 @@ from bench_reference import (BASELINE_LAYERS, NT_ACTIVATIONS, SIGMA_B2, SIGMA_W2
 
 D = 64
 SIZES = [(1000, 3), (2000, 3), (4000, 3), (2000, 10), (2000, 30)]
-PILOTS = (32, 64)  # pilot runs of K(X, X) at depth 1: t(N) = a + b N^2 from these two sizes, times L
+PILOTS = (64, 256)  # pilot runs of K(X, X) at depth 1: t(N) = a + b N^2 from these two sizes, times L
 
 
 def _inputs(n):
