@@ -18,6 +18,7 @@ import theory
 from bench_harness import measure
 
 X = np.random.default_rng(0).standard_normal((8, 64))
+_COMPILED = tempfile.TemporaryDirectory(prefix="theory-bench-")  # empty compiler caches, removed at exit
 
 
 def _clear_caches():
@@ -31,7 +32,7 @@ def _clear_caches():
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
     clear_cache()
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="theory-bench-")
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(dir=_COMPILED.name)
 
 
 def _warm(fn):

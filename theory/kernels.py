@@ -584,10 +584,9 @@ def _tile(p, rows, cols, symmetric):
 def _compiled_tile(p, rows, cols, symmetric, K, T):
     """A tile of K^L and Θ^L (and its mirror image for a symmetric kernel) by the C loop of :func:`_c_layers`,
     written into the outputs K, T."""
-    function, D1, D2 = p.compiled
+    function, D1, D2, fan = p.compiled
     x1, x2, g12, diagonal = _gram(p, rows, cols, symmetric)
     n, m = g12.shape
-    fan = np.asarray(p.fan_in if p.fan_in else (0.0,) * len(p.diag1), dtype=np.float64)
 
     def at(a, r, c):
         return None if a is None else a[r:, c:].ctypes.data
@@ -654,9 +653,10 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
         function, parts = compiled
         D1, D2 = (np.ascontiguousarray([row for q in diag for row in (q, *parts(q, sw, sb))])
                   for diag in (diag1, diag2))
-        compiled = function, D1, D2
-        X1, X2 = np.ascontiguousarray(X1), None if symmetric else np.ascontiguousarray(X2)
-        X2 = X1 if symmetric else X2
+        fan = np.asarray(fan_in if fan_in else (0.0,) * (depth + 1), dtype=np.float64)
+        compiled = function, D1, D2, fan
+        X1 = np.ascontiguousarray(X1)
+        X2 = X1 if symmetric else np.ascontiguousarray(X2)
     problem = _Problem(X1, X2, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb, compiled)
     K = np.empty((X1.shape[0], X2.shape[0]))
     ntk = np.empty_like(K) if with_ntk else None
