@@ -109,7 +109,8 @@ class _SGD:
 
 
 class _Adam:
-    """Adam (Kingma & Ba 2015) with bias correction: p ← p - rate · m̂ / (√v̂ + ε), per network and layer."""
+    """Adam (Kingma & Ba 2015) with bias correction, per network and layer: p ← p - rate · m̂ / (√v̂ + ε), computed as
+    p ← p - rate (√(1 - β₂ᵗ)/(1 - β₁ᵗ)) m / (√v + ε √(1 - β₂ᵗ)) (the same number, fewer passes over the weights)."""
 
     def __init__(self, params, eps=1e-8, beta1=0.9, beta2=0.999):
         self.eps, self.beta1, self.beta2 = eps, beta1, beta2
@@ -117,16 +118,21 @@ class _Adam:
 
     def step(self, params, grads, rates, t):
         b1, b2 = self.beta1, self.beta2
+        root = math.sqrt(1 - b2**t)
         for layer, dlayer, moments, rate in zip(params, grads, self.moments, rates):
             for x, g, (m, v) in zip(layer, dlayer, moments):
+                buf = np.multiply(g, 1 - b1)
                 m *= b1
-                m += (1 - b1) * g
+                m += buf
+                np.multiply(g, g, out=buf)
+                buf *= 1 - b2
                 v *= b2
-                v += (1 - b2) * g * g
-                update = m / (1 - b1**t)
-                update /= np.sqrt(v / (1 - b2**t)) + self.eps
-                update *= rate.reshape((-1,) + (1,) * (x.ndim - 1))
-                x -= update
+                v += buf
+                np.sqrt(v, out=buf)
+                buf += self.eps * root
+                np.divide(m, buf, out=buf)
+                buf *= (rate * (root / (1 - b1**t))).reshape((-1,) + (1,) * (x.ndim - 1))
+                x -= buf
 
     def keep(self, mask):
         """Drop the members where ``mask`` is False."""
@@ -375,8 +381,8 @@ def quadratic_argmin(x, samples, level=0.95):
 @dataclass(frozen=True)
 class Optimum:
     """The fitted optimum per width: ``log2_lr`` (W,), its delta-method ``se``, ``interval`` (W, 2) (level
-    ``level``), ``loss`` the fitted minimal loss and ``loss_se``; ``bracketed`` is False where the grid's best
-    rate was at its edge or the curvature was not significant (then the interval is infinite)."""
+    ``level``; infinite where the curvature is not significant), ``loss`` the fitted minimal loss and ``loss_se``;
+    ``bracketed`` is False where the grid's best rate is at its edge (or at the last rate below a divergence)."""
 
     widths: np.ndarray
     log2_lr: np.ndarray
@@ -464,7 +470,7 @@ class Sweep:
             lo = min(max(best - window // 2, 0), usable.size - window)
             idx = usable[lo:lo + window]
             star, se, interval, y_min, y_se = quadratic_argmin(x[idx], logs[lo:lo + window].T, level)
-            inside = 0 < best < usable.size - 1 and np.all(np.isfinite(interval))
+            inside = 0 < best < usable.size - 1
             stars.append(star), ses.append(se), intervals.append(interval)
             losses.append(math.exp(y_min)), loss_ses.append(math.exp(y_min) * y_se), bracketed.append(bool(inside))
             windows.append(list(idx))
