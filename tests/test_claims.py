@@ -97,6 +97,21 @@ def test_power_law_interval_covers_the_true_exponent_and_excludes_rivals():
     assert fit.passed and abs(fit.estimate + 1) < 1e-9
 
 
+def test_profile_law_is_the_likelihood_ratio_test_of_its_interval():
+    x = np.geomspace(8, 512, 7)
+    y = 2.0 * x**-0.7 + 0.05
+    se = 0.002 * y
+    noisy = y + se * np.random.default_rng(1).standard_normal(x.size)
+    fit = stats.fit_power_law(x, noisy, se)
+    result = claims.profile_law(fit, 0.7, rivals={"0.5": 0.5})
+    lo, hi = result.interval
+    alpha = stats.ALPHA / len(claims.registry())
+    assert (lo, hi) == stats.fit_power_law(x, noisy, se, level=1 - alpha).interval and lo < 0.7 < hi
+    assert fit.ratio(lo, alpha) == pytest.approx(1, abs=1e-6) and fit.ratio(hi, alpha) == pytest.approx(1, abs=1e-6)
+    assert result.verdict == "holds" and claims.profile_law(fit, 0.6).verdict == "fails"
+    assert all(p.rejected for p in result.perturb(0.1))
+
+
 def test_combine_holds_iff_all_hold_fails_if_any_fails():
     good, bad = claims.compare(1.0, 1.0, 0.01), claims.compare(1.0, 2.0, 0.01)
     unsure = claims.compare(1.0, 1.0, 0.01, rivals={"1%": 1.01})

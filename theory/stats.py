@@ -41,76 +41,87 @@ def mean_se(samples, axis=0):
 
 class WLS(NamedTuple):
     """A weighted least-squares fit: coefficients, their covariance (X'WX)⁻¹ (from the stated errors, not rescaled),
-    χ² = Σ w (y - X β)² and the residual degrees of freedom."""
+    χ² = Σ w (y - X β)² and the residual degrees of freedom. Batched fits have leading axes on coef, cov, chi2."""
 
     coef: np.ndarray
     cov: np.ndarray
-    chi2: float
+    chi2: np.ndarray
     dof: int
 
     def stderr(self, scale=True):
         """Standard errors of the coefficients; ``scale`` multiplies them by √max(1, χ²/dof) (points that scatter
         more than their errors say)."""
-        factor = max(1.0, self.chi2 / self.dof) if scale and self.dof > 0 else 1.0
-        return np.sqrt(np.diag(self.cov) * factor)
+        se = np.sqrt(np.diagonal(self.cov, axis1=-2, axis2=-1))
+        if scale and self.dof > 0:
+            se = se * np.sqrt(np.maximum(1.0, self.chi2 / self.dof))[..., None]
+        return se
 
 
 def wls(design, y, y_se):
-    """Weighted least squares y ≈ X β with weights 1/SE²: β = (X'WX)⁻¹X'Wy, Cov β = (X'WX)⁻¹ (:class:`WLS`)."""
-    design, y, y_se = (np.asarray(a, dtype=np.float64) for a in (design, y, y_se))
-    if design.ndim == 1:
-        design = design[:, None]
-    if not (design.ndim == 2 and y.shape == y_se.shape == design.shape[:1]):
-        raise ValueError(f"design, y, y_se: expected shapes (m, p), (m,), (m,), got {design.shape}, {y.shape}, "
-                         f"{y_se.shape}")
-    if np.any(~(y_se > 0)) or not np.all(np.isfinite(y_se)):
-        raise ValueError("y_se: expected finite positive standard errors")
-    root = 1 / y_se
-    q, r = np.linalg.qr(design * root[:, None])
-    if np.any(np.abs(np.diag(r)) <= 1e-12 * np.abs(r).max()):
+    """Weighted least squares y ≈ X β with weights w = 1/SE²: β = (X'WX)⁻¹X'Wy, Cov β = (X'WX)⁻¹ (:class:`WLS`).
+
+    ``design`` is (m, p); ``y`` and ``y_se`` are (..., m): leading axes are independent data sets fitted at once.
+    """
+    design = np.asarray(design, dtype=np.float64)
+    design = design[:, None] if design.ndim == 1 else design
+    y, y_se = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(y_se, dtype=np.float64))
+    if design.ndim != 2 or y.shape[-1:] != design.shape[:1]:
+        raise ValueError(f"design, y, y_se: expected shapes (m, p) and (..., m), got {design.shape} and {y.shape}")
+    if not (np.all(y_se > 0) and np.all(np.isfinite(y_se)) and np.all(np.isfinite(y))):
+        raise ValueError("y, y_se: expected finite values and finite positive standard errors")
+    if np.linalg.matrix_rank(design) < design.shape[1]:
         raise ValueError("design: the columns are linearly dependent (the coefficients are not identified)")
-    coef = np.linalg.solve(r, q.T @ (y * root))
-    r_inv = np.linalg.inv(r)
-    chi2 = float(np.sum(((y - design @ coef) * root) ** 2))
-    return WLS(coef, r_inv @ r_inv.T, chi2, int(y.size - design.shape[1]))
+    w = 1 / y_se**2
+    cov = np.linalg.inv(np.einsum("mp,...m,mq->...pq", design, w, design))
+    coef = np.einsum("...pq,mq,...m->...p", cov, design, w * y)
+    chi2 = np.sum(w * (y - coef @ design.T) ** 2, axis=-1)
+    return WLS(coef, cov, chi2, int(design.shape[0] - design.shape[1]))
 
 
 class LogSlope(NamedTuple):
-    """The slope s of log y = a + s log x (+ b/x): estimate, standard error, the degrees of freedom of its quantile
-    (None: normal) and χ²/dof of the fit."""
+    """The slope s of log y = a + s log x (+ b/x): estimate, standard error (scaled up by √(χ²/dof) when the
+    points scatter more than their errors say), the residual degrees of freedom, χ²/dof and the coefficients
+    (arrays for batched fits)."""
 
-    slope: float
-    stderr: float
-    dof: int | None
-    chi2_dof: float
+    slope: np.ndarray
+    stderr: np.ndarray
+    dof: int
+    chi2_dof: np.ndarray
     coef: np.ndarray
 
     def quantile(self, alpha):
-        """The two-sided quantile for a test at level ``alpha``: normal, or Student t with the residual degrees of
-        freedom when the fit's scatter set the error."""
-        return threshold(alpha, self.dof)
+        """The two-sided quantile for a test at level ``alpha``: normal where the stated errors set the slope's error,
+        Student's t with the residual degrees of freedom where the fit's scatter set it (χ²/dof > 1)."""
+        return np.where(self.chi2_dof > 1, threshold(alpha, self.dof), threshold(alpha))
+
+    def interval(self, alpha):
+        """The two-sided interval slope ± q SE at level ``alpha``."""
+        half = self.quantile(alpha) * self.stderr
+        return self.slope - half, self.slope + half
 
 
 def log_slope(x, y, y_se, correction=False):
     """Fit log y = a + s log x (+ b/x with ``correction``, the leading finite-x term of a law that holds as x -> ∞)
-    by weighted least squares with SE(log y) = SE(y)/y (:class:`LogSlope`).
+    by weighted least squares with SE(log y) = SE(y)/y (:class:`LogSlope`); ``y``, ``y_se`` may have leading
+    axes of independent data sets.
 
     With the errors known the slope's error is the WLS one and its quantile normal; when the points scatter more
     than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof) and the quantile is Student's t
     with the residual degrees of freedom.
     """
-    x, y, y_se = (np.asarray(a, dtype=np.float64) for a in (x, y, y_se))
-    if not (x.ndim == 1 and x.shape == y.shape == y_se.shape):
-        raise ValueError("x, y, y_se: expected 1-D arrays of the same length")
-    if np.any(~(x > 0)) or np.any(~(y > 0)):
+    x = np.asarray(x, dtype=np.float64)
+    y, y_se = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(y_se, dtype=np.float64))
+    if not (x.ndim == 1 and y.shape[-1:] == x.shape):
+        raise ValueError(f"x, y, y_se: expected x of shape (m,) and y, y_se of shape (..., m), got {x.shape}, "
+                         f"{y.shape}")
+    if not (np.all(x > 0) and np.all(y > 0)):
         raise ValueError("x, y: a log-log fit needs positive x and y")
     lx = np.log(x)
     design = np.stack([np.ones_like(lx), lx] + ([1 / x] if correction else []), axis=1)
     if x.size <= design.shape[1]:
         raise ValueError(f"x: need more than {design.shape[1]} points to fit and test the model, got {x.size}")
     fit = wls(design, np.log(y), y_se / y)
-    chi2_dof = fit.chi2 / fit.dof
-    return LogSlope(float(fit.coef[1]), float(fit.stderr()[1]), fit.dof if chi2_dof > 1 else None, chi2_dof, fit.coef)
+    return LogSlope(fit.coef[..., 1], fit.stderr()[..., 1], fit.dof, fit.chi2 / fit.dof, fit.coef)
 
 
 def bonferroni(alpha, tests):
@@ -150,7 +161,8 @@ def combine(verdicts):
 class PowerLawFit(NamedTuple):
     """y = C₀ u^{-α} + C₁ u^{-α-1} + C_∞ with u = x/x₀, x₀ the geometric mean of x; ``interval`` at ``level``.
 
-    ``correction`` (C₁) and ``offset`` (C_∞) are 0 when not fitted.
+    ``correction`` (C₁) and ``offset`` (C_∞) are 0 when not fitted. ``inputs`` (x, y, y_se, offset, correction,
+    se_dof) let :meth:`ratio` test any exponent against the same data.
     """
 
     exponent: float
@@ -163,10 +175,22 @@ class PowerLawFit(NamedTuple):
     chi2: float
     dof: int
     level: float
+    inputs: tuple = None
 
     def __call__(self, x):
         u = np.asarray(x, dtype=np.float64) / self.x0
         return self.amplitude * u ** -self.exponent + self.correction * u ** (-self.exponent - 1) + self.offset
+
+    def quantile(self, alpha):
+        """The two-sided quantile of the profile test at level ``alpha`` (normal, or Student t with se_dof)."""
+        return threshold(alpha, self.inputs[5])
+
+    def ratio(self, exponent, alpha):
+        """The profile-likelihood test of ``exponent``: √((χ²(a) - χ²_min)/s) / q at level ``alpha`` (s as in the
+        interval); <= 1 iff ``exponent`` lies in the interval at that level, > 1: excluded (inf: inadmissible)."""
+        x, y, y_se, offset, correction, _ = self.inputs
+        chi2 = _profile(np.log(x / self.x0), y, 1 / y_se**2, offset, correction)[1](exponent)[0]
+        return float(np.sqrt(max(chi2 - self.chi2, 0.0) / max(1.0, self.chi2 / self.dof)) / self.quantile(alpha))
 
 
 def _profile(lx, y, w, offset, correction):
@@ -244,4 +268,5 @@ def fit_power_law(x, y, y_se, offset=True, correction=False, level=0.99, bounds=
 
     interval = (float(end(-1)), float(end(+1)))
     return PowerLawFit(a_hat, (interval[1] - interval[0]) / (2 * z), interval, float(coef[0]),
-                       float(coef[1]) if correction else 0.0, float(coef[-1]) if offset else 0.0, x0, c_min, dof, level)
+                       float(coef[1]) if correction else 0.0, float(coef[-1]) if offset else 0.0, x0, c_min, dof, level,
+                       (x, y, y_se, offset, correction, se_dof))

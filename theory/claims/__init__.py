@@ -7,7 +7,8 @@ Importing this package registers the claims of every topic module listed here.
 from . import (catapult, deep_bootstrap, double_descent, dynamics, finite_width, kernels,  # noqa: F401
                parameterizations, scaling)
 from .base import (SIZES, Claim, Outcomes, Perturbation, Result, bootstrap, claim, combine, compare, compare_all,
-                   condition, power_law, registry, run, seed_for, select, sized, sweep, verify)
+                   condition, power_law, profile_law, registry, run, seed_for, select, sized, sweep, verify)
 
 __all__ = ["SIZES", "Claim", "Outcomes", "Perturbation", "Result", "bootstrap", "claim", "combine", "compare",
-           "compare_all", "condition", "power_law", "registry", "run", "seed_for", "select", "sized", "sweep", "verify"]
+           "compare_all", "condition", "power_law", "profile_law", "registry", "run", "seed_for", "select", "sized",
+           "sweep", "verify"]

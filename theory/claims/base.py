@@ -10,6 +10,7 @@ the experiment:
 * :func:`compare` -- |estimate - prediction| <= z·SE + bias;
 * :func:`compare_all` -- the same for every entry of an array (max_i |Δ_i| / (z·SE_i + bias_i) <= 1);
 * :func:`power_law` -- the fitted log-log slope's interval (± z·SE) covers the predicted exponent;
+* :func:`profile_law` -- the same for a profile-likelihood fit C₀ x^{-a} (1 + b/x) + C_∞ (a likelihood-ratio test);
 * :func:`condition` -- a stated yes/no condition (an inequality: nothing to perturb, so it states why);
 * :func:`combine` -- one verdict from several criteria.
 
@@ -37,7 +38,8 @@ from threadpoolctl import threadpool_limits
 from .. import stats
 
 __all__ = ["Claim", "Result", "Outcomes", "claim", "registry", "select", "run", "verify", "sweep", "sized", "seed_for",
-           "bootstrap", "compare", "compare_all", "power_law", "condition", "combine", "Perturbation", "SIZES"]
+           "bootstrap", "compare", "compare_all", "power_law", "profile_law", "condition", "combine", "Perturbation",
+           "SIZES"]
 
 #: Experiment sizes: ``quick`` for smoke runs and documents, ``default`` for ``theory verify`` (all claims within
 #: five minutes on two cores), ``full`` for tighter statistics.
@@ -106,7 +108,7 @@ class Result:
         """The confidence interval of the criterion (the first exponent's, at the run's level), or None."""
         if self._interval is not None:
             return self._interval
-        return next((c.interval(self.alpha) for c in self.criteria if isinstance(c, _Slope)), None)
+        return next((c.interval(self.alpha) for c in self.criteria if isinstance(c, (_Slope, _Profile))), None)
 
     def perturb(self, delta=0.1):
         """Re-score every criterion with its prediction perturbed (× (1 ∓ delta); exponents shifted by ∓delta of
@@ -234,8 +236,8 @@ class Outcomes(list):
 
     def rows(self):
         """(id, prediction, measured ± SE, verdict, seconds) strings, one per claim."""
-        return [(c.id, f"{r.prediction:.4g}", f"{r.estimate:.4g} ± {r.stderr:.2g}", r.verdict if r.passed else r.verdict.upper(),
-                 f"{s:.1f}") for c, r, s in self]
+        return [(c.id, f"{r.prediction:.4g}", f"{r.estimate:.4g} ± {r.stderr:.2g}",
+                 r.verdict if r.passed else r.verdict.upper(), f"{s:.1f}") for c, r, s in self]
 
     HEAD = ("claim", "prediction", "measured ± SE", "verdict", "s")
 
@@ -461,8 +463,7 @@ class _Slope(_Criterion):
         return alpha if self.level is None else 1 - self.level
 
     def interval(self, alpha):
-        half = self.fit.quantile(self._alpha(alpha)) * self.fit.stderr
-        return (self.fit.slope - half, self.fit.slope + half)
+        return tuple(float(end) for end in self.fit.interval(self._alpha(alpha)))
 
     def ratio(self, alpha, exponent=None):
         exponent = self.exponent if exponent is None else exponent
@@ -475,9 +476,51 @@ class _Slope(_Criterion):
         lo, hi = self.interval(alpha)
         model = "with a 1/x correction, " if self.correction else ""
         level = 1 - self._alpha(alpha)
-        return ((f"{self.what}: " if self.what != "exponent" else "") + f"fitted exponent {self.fit.slope:.3f} ({model}{level:.6g} interval [{lo:.3f}, {hi:.3f}]) "
+        return ((f"{self.what}: " if self.what != "exponent" else "")
+                + f"fitted exponent {self.fit.slope:.3f} ({model}{level:.6g} interval [{lo:.3f}, {hi:.3f}]) "
                 f"{'covers' if self.ratio(alpha) <= 1 else 'misses'} {self.exponent:g}; chi2/dof = "
                 f"{self.fit.chi2_dof:.2f}" + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()}))
+
+    def perturb(self, alpha, delta):
+        if self.exempt is not None:
+            return [Perturbation(self.what, "", math.nan, self.exempt)]
+        step = delta * abs(self.exponent) if self.exponent != 0 else delta
+        return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
+
+
+class _Profile(_Criterion):
+    """A profile-likelihood power-law fit (:func:`theory.stats.fit_power_law`, y ∝ x^{-a}): the likelihood-ratio
+    test at the run's level accepts the exponent and rejects every rival exponent."""
+
+    def __init__(self, fit, exponent, rivals, what, exempt):
+        if fit.inputs is None:
+            raise ValueError("fit: expected a PowerLawFit from theory.stats.fit_power_law")
+        self.fit, self.exponent = fit, float(exponent)
+        self.rivals = {str(k): float(v) for k, v in (rivals or {}).items()}
+        self.what, self.exempt, self._intervals = what, exempt, {}
+
+    def ratio(self, alpha, exponent=None):
+        return self.fit.ratio(self.exponent if exponent is None else exponent, alpha)
+
+    def interval(self, alpha):
+        if alpha not in self._intervals:
+            x, y, y_se, offset, correction, se_dof = self.fit.inputs
+            self._intervals[alpha] = stats.fit_power_law(x, y, y_se, offset, correction, level=1 - alpha,
+                                                         se_dof=se_dof).interval
+        return self._intervals[alpha]
+
+    def verdict(self, alpha):
+        return stats.verdict(self.ratio(alpha) <= 1, all(self.ratio(alpha, r) > 1 for r in self.rivals.values()))
+
+    def text(self, alpha):
+        lo, hi = self.interval(alpha)
+        f = self.fit
+        model = "C0 x^-a" + (" (1 + b/x)" if f.inputs[4] else "") + (" + C_inf" if f.inputs[3] else "")
+        return ((f"{self.what}: " if self.what != "exponent" else "")
+                + f"fitted exponent {f.exponent:.3f} of {model} ({1 - alpha:.6g} profile interval [{lo:.3f}, "
+                f"{hi:.3f}]) {'covers' if self.ratio(alpha) <= 1 else 'misses'} {self.exponent:g}; chi2/dof = "
+                f"{f.chi2 / max(f.dof, 1):.2f}"
+                + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()}))
 
     def perturb(self, alpha, delta):
         if self.exempt is not None:
@@ -501,12 +544,12 @@ class _Condition(_Criterion):
         return f"{self.description}: {'yes' if self.holds else 'NO'}"
 
 
-def compare(prediction, estimate, stderr, bias=0.0, rivals=None, exempt=None, **extra):
+def compare(prediction, estimate, stderr, bias=0.0, rivals=None, what="prediction", exempt=None, **extra):
     """|estimate - prediction| <= z·SE + bias, with ``bias`` a stated bound on the estimator's systematic error and
     z from the run's family-wise level; every rival value in ``rivals`` ({description: value}) must be excluded.
 
     ``exempt`` (a reason) exempts the criterion from the perturbation run (e.g. a prediction of 0)."""
-    criterion = _Comparison(prediction, estimate, stderr, bias, rivals, "prediction", exempt)
+    criterion = _Comparison(prediction, estimate, stderr, bias, rivals, what, exempt)
     if criterion.tests != 1:
         raise ValueError("prediction, estimate, stderr: expected scalars (use compare_all for arrays)")
     return Result(float(prediction), float(estimate), float(stderr), criteria=[criterion], **extra)
@@ -543,7 +586,14 @@ def power_law(x, y, y_se, exponent, rivals=None, correction=False, level=None, w
     fit = stats.log_slope(x, y, y_se, correction=correction)
     data = {"x": x, "y": y, "y_se": y_se, "fit": fit.coef, **extra.pop("data", {})}
     criterion = _Slope(fit, exponent, rivals, correction, level, what, exempt)
-    return Result(float(exponent), fit.slope, fit.stderr, criteria=[criterion], data=data, **extra)
+    return Result(float(exponent), float(fit.slope), float(fit.stderr), criteria=[criterion], data=data, **extra)
+
+
+def profile_law(fit, exponent, rivals=None, what="exponent", exempt=None, **extra):
+    """A :class:`theory.stats.PowerLawFit` (y = C₀ x^{-a} (1 + b/x) + C_∞, profile likelihood) as a criterion: the
+    likelihood-ratio test at the run's level must accept ``exponent`` (a, the decay rate) and reject every rival."""
+    criterion = _Profile(fit, exponent, rivals, what, exempt)
+    return Result(float(exponent), fit.exponent, fit.stderr, criteria=[criterion], **extra)
 
 
 def condition(holds, description, exempt=None, **extra):
