@@ -134,8 +134,12 @@ def test_perturbation_rescores_the_recorded_criteria():
     x = np.array([64, 128, 256, 512, 1024.0])
     slope = claims.power_law(x, x**0.0, 0.001 * x**0.0, 0.0)  # an exponent 0 is shifted by +-0.1
     assert [r.change for r in slope.perturb(0.1)] == ["-0.1", "+0.1"] and all(r.rejected for r in slope.perturb(0.1))
-    combined = claims.combine(precise, claims.compare(1.0, 1.0, 1.0), claims.condition(True, "ordered"))
-    assert len(combined.perturb(0.1)) == 4 and not all(r.rejected for r in combined.perturb(0.1))  # every part
+    blunt = claims.compare(1.0, 1.0, 1.0)
+    combined = claims.combine(blunt, precise, claims.condition(True, "ordered"))  # all predictions perturbed at once
+    rows = combined.perturb(0.1)
+    assert [r.change for r in rows] == ["x0.9", "x1.1"] and all(r.rejected for r in rows)
+    assert rows[0].ratio == pytest.approx(abs(2.001 - 1.8) / (z_claim(tests=2) * 0.01))  # the part that rejects
+    assert not any(r.rejected for r in claims.combine(blunt, claims.condition(True, "ordered")).perturb(0.1))
 
 
 def test_perturbation_needs_a_recorded_criterion_or_a_stated_exemption():

@@ -111,16 +111,26 @@ class Result:
         return next((c.interval(self.alpha) for c in self.criteria if isinstance(c, (_Slope, _Profile))), None)
 
     def perturb(self, delta=0.1):
-        """Re-score every criterion with its prediction perturbed (× (1 ∓ delta); exponents shifted by ∓delta of
-        their value, or by ∓delta when it is 0) on the same measurements: a list of :class:`Perturbation`.
+        """Re-score the claim with every prediction perturbed at once (× (1 - delta), then × (1 + delta); exponents
+        shifted by ∓delta of their value, or by ∓delta when it is 0) on the same measurements: one
+        :class:`Perturbation` per direction, whose ratio is the largest over the criteria (the perturbed claim is
+        rejected when some criterion rejects its perturbed prediction).
 
-        Conditions have no prediction to perturb; they appear (with their exemption, if stated) only when the
-        result has nothing else to re-score."""
-        rows = [row for c in self.criteria for row in c.perturb(self.alpha, delta)]
-        if not any(row.rescored for row in rows):
-            rows += [Perturbation(c.text(self.alpha), "", math.nan, c.exempt)
-                     for c in self.criteria if isinstance(c, _Condition)]
-        return rows
+        Criteria exempt with a reason, and conditions (nothing to perturb), are skipped; a result with nothing to
+        re-score gives their exemptions (or, without a reason, a row that is not rejected)."""
+        parts = [c.perturb(self.alpha, delta) for c in self.criteria]
+        rows = []
+        for direction in (0, 1):
+            scored = [part[direction] for part in parts if len(part) == 2 and part[direction].rescored]
+            if scored:
+                worst = max(scored, key=lambda row: row.ratio)
+                changes = ", ".join(dict.fromkeys(row.change for row in scored))
+                rows.append(Perturbation(worst.criterion, changes, worst.ratio))
+        if rows:
+            return rows
+        exempt = [row for part in parts for row in part if not row.rescored]
+        return exempt + [Perturbation(c.text(self.alpha), "", math.nan, c.exempt)
+                         for c in self.criteria if isinstance(c, _Condition)]
 
     def replace(self, **changes):
         """A copy with the same criteria and ``changes`` to prediction, estimate, stderr, interval, data or plot
@@ -529,6 +539,26 @@ class _Profile(_Criterion):
         return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
 
 
+class _JointRival(_Criterion):
+    """A rival that predicts a value for each of several criteria (e.g. another parameterization's exponents):
+    excluded when some criterion excludes its value; otherwise the verdict is inconclusive."""
+
+    tests = 0
+
+    def __init__(self, name, pairs):
+        self.name, self.pairs = name, [(c, float(v)) for c, v in pairs]
+
+    def ratio(self, alpha):
+        return max(c.ratio(alpha, v) for c, v in self.pairs)
+
+    def verdict(self, alpha):
+        return "holds" if self.ratio(alpha) > 1 else "inconclusive"
+
+    def text(self, alpha):
+        ratio = self.ratio(alpha)
+        return f"rival {self.name} {'excluded' if ratio > 1 else 'NOT excluded'} (largest ratio {ratio:.3g})"
+
+
 class _Condition(_Criterion):
     """A stated yes/no condition (an inequality, an ordering): no prediction to perturb; ``exempt`` says why."""
 
@@ -602,15 +632,23 @@ def condition(holds, description, exempt=None, **extra):
     return Result(math.nan, math.nan, math.nan, criteria=[_Condition(holds, description, exempt)], **extra)
 
 
-def combine(*results, headline=0, **extra):
+def combine(*results, headline=0, rivals=None, **extra):
     """One verdict from several results' criteria: holds iff all hold, fails if any fails, otherwise inconclusive
-    (Bonferroni over all their tests). The headline numbers, interval, data and plot are those of
-    ``results[headline]`` unless given in ``extra``."""
+    (Bonferroni over all their tests). ``rivals`` ({description: [value for each result, or None]}) are joint
+    rivals, e.g. another theory's exponents: excluded when some result's criterion excludes its value. The headline
+    numbers, interval, data and plot are those of ``results[headline]`` unless given in ``extra``."""
     if not results:
         raise ValueError("results: expected at least one Result to combine")
     head = results[headline]
     criteria = []
     for r in results:
         criteria += r.criteria if r._override is None else [_Condition(r.passed, r.criterion)]
+    for name, values in (rivals or {}).items():
+        if len(values) != len(results):
+            raise ValueError(f"rivals: {name!r} needs one value (or None) per result, got {len(values)}")
+        pairs = [(r.criteria[0], v) for r, v in zip(results, values) if v is not None]
+        if not pairs or not all(hasattr(c, "ratio") for c, _ in pairs):
+            raise ValueError(f"rivals: {name!r} needs values for results built by compare or a power-law fit")
+        criteria.append(_JointRival(name, pairs))
     options = {"interval": head._interval, "data": head.data, "plot": head.plot, **extra}
     return Result(head.prediction, head.estimate, head.stderr, criteria=criteria, **options)
