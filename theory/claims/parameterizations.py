@@ -256,7 +256,7 @@ def _transfer(name, seed, size):
       valley whose bottom is set by the noise, not by the edge;
     * 400 steps (~6 epochs): enough that the optimum is a trade-off between progress and noise at every width.
     """
-    from ..montecarlo.lr_sweep import lr_sweep
+    from ..montecarlo.sweep import lr_sweep
 
     p, grid = TRANSFER_GRIDS[name]
     networks = sized(size, 3, 4, 10)
@@ -348,7 +348,7 @@ def _max_lr(p, seed, size):
     a grid of MAX_LR_FINE rates per octave above the last stable coarse rate resolves it (the edge of a network is
     its largest stable fine rate, up to 1/MAX_LR_FINE octave). Returns (widths, edges (W, E))."""
     from ..montecarlo.data import Task
-    from ..montecarlo.lr_sweep import lr_sweep
+    from ..montecarlo.sweep import lr_sweep
 
     full = _transfer_task()
     task = Task(full.X[:MAX_LR_POINTS], full.Y[:MAX_LR_POINTS], name="teacher subset")

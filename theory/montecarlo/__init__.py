@@ -3,7 +3,7 @@ learning-rate sweeps over widths (μTransfer)."""
 
 from .data import Task, digits, teacher
 from .features import layer_kernels
-from .lr_sweep import Optimum, Sweep, lr_sweep
+from .sweep import Optimum, Sweep, lr_sweep
 from .mlp import MLP, Cache, EnsembleKernels, Params, empirical_kernels
 from .train import Trajectory, train
 

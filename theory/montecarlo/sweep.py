@@ -442,7 +442,7 @@ class Sweep:
         count = ok.sum(axis=-1)
         total = np.where(ok, values, 0.0).sum(axis=-1)
         mean = np.divide(total, count, out=np.full(count.shape, np.inf), where=count > 0)
-        dev = np.where(ok, values - mean[..., None], 0.0)
+        dev = np.where(ok, np.where(ok, values, 0.0) - np.where(count > 0, mean, 0.0)[..., None], 0.0)
         var = np.divide((dev**2).sum(axis=-1), count - 1, out=np.full(count.shape, np.nan), where=count > 1)
         return mean, np.sqrt(var / np.maximum(count, 1)), count
 
