@@ -221,8 +221,8 @@ TRANSFER_SOURCE = ("Yang et al. 2022 (Tensor Programs V: tuning large neural net
 TRANSFER = dict(base_width=128, zero_readout=True, batch_size=4, activation="relu", sigma_w2=2.0)
 TRANSFER_STEPS = 400
 #: log₂ of the base learning rates of each sweep: a width-independent grid, 0.5 apart.
-TRANSFER_GRIDS = {"mup_sgd": (MUP(1), np.arange(-10.0, -6.4, 0.5)),
-                  "mup_adam": (MUP_ADAM(1), np.arange(-10.5, -6.9, 0.5)),
+TRANSFER_GRIDS = {"mup_sgd": (MUP(1), np.arange(-9.5, -5.4, 0.5)),
+                  "mup_adam": (MUP_ADAM(1), np.arange(-10.5, -6.4, 0.5)),
                   "sp_sgd": (SP(1), np.arange(-14.0, -6.4, 0.5))}
 
 
@@ -236,7 +236,7 @@ def _transfer_task():
 
 
 def _transfer_widths(size):
-    return sized(size, [128, 512, 2048], [128, 256, 512, 1024, 2048], [128, 256, 512, 1024, 2048, 4096])
+    return sized(size, [128, 256, 512, 2048], [128, 256, 512, 1024, 2048], [128, 256, 512, 1024, 2048, 4096])
 
 
 @lru_cache(maxsize=4)
@@ -259,7 +259,7 @@ def _transfer(name, seed, size):
     from ..montecarlo.sweep import lr_sweep
 
     p, grid = TRANSFER_GRIDS[name]
-    networks = sized(size, 3, 4, 10)
+    networks = sized(size, 3, 6, 12)
     return lr_sweep(p, _transfer_widths(size), 2.0**grid, _transfer_task(), TRANSFER_STEPS, networks,
                     seed_for(seed, "parameterizations.transfer", name), **TRANSFER)
 
@@ -274,7 +274,14 @@ def _optimal_lr(sweep, exponent, rivals, what, exempt, correction=False):
                           exempt="a precondition of the fit")
     if ok.sum() < 3:
         return combine(bracketed), opt
-    lr, se = opt.lr[ok], np.log(2) * opt.se[ok] * opt.lr[ok]
+    # each SE comes from E - 1 = 3..9 degrees of freedom: alone it can be off by 2x and pin the fit (or blow up
+    # χ²/dof); log SE is smoothed as a linear function of log n over all widths, after removing the bias of the
+    # log of an SD estimated on k = E - 1 degrees of freedom, (ψ(k/2) - log(k/2))/2 (as :func:`_mean_se` does)
+    k = sweep.train.shape[-1] - 1
+    design = np.stack([np.ones(ok.sum()), np.log(sweep.widths[ok])], axis=1)
+    bias = (scipy.special.digamma(k / 2) - np.log(k / 2)) / 2
+    coef = np.linalg.lstsq(design, np.log(opt.se[ok]) - bias, rcond=None)[0]
+    lr, se = opt.lr[ok], np.log(2) * np.exp(design @ coef) * opt.lr[ok]
     fit = power_law(sweep.widths[ok], lr, se, exponent, rivals=rivals, correction=correction, what=what,
                     exempt=exempt)
     return combine(fit, bracketed), opt
@@ -352,7 +359,7 @@ def _max_lr(p, seed, size):
 
     full = _transfer_task()
     task = Task(full.X[:MAX_LR_POINTS], full.Y[:MAX_LR_POINTS], name="teacher subset")
-    widths, networks = _transfer_widths(size), sized(size, 3, 3, 8)
+    widths, networks = _transfer_widths(size), sized(size, 3, 6, 12)
     options = dict(TRANSFER, batch_size=None, blowup=MAX_LR_BLOWUP)
     rng = seed_for(seed, "parameterizations.sp_max_lr", p.name)
     coarse = np.arange(-12.0, 2.1)
@@ -385,7 +392,10 @@ def _sp_max_lr(seed, size):
     for name, p in MAX_LR_SETUPS.items():
         widths, edges = _max_lr(p, seed, size)
         mean = edges.mean(axis=1) + 0.5 / MAX_LR_FINE  # the edge lies within the fine step above the last stable rate
-        se = np.sqrt(edges.var(axis=1, ddof=1) / edges.shape[1] + quantization**2)
+        # the networks' spread pooled over widths (a few networks per width often share one grid rate), plus the
+        # grid's quantization, common to the networks of a width so not averaged down
+        spread = edges.var(axis=1, ddof=1).mean()
+        se = np.full(len(widths), np.sqrt(spread / edges.shape[1] + quantization**2))
         exponent = float(p.max_lr_exponent())
         rivals = {"n^0": 0.0, "n^-1/2": -0.5} if exponent == -1 else {"n^-1": -1.0, "n^-1/2": -0.5}
         exempt = None if exponent != 0 else ("the prediction is 0, and ±0.1 over 16x in width is 0.4 octave, the size "

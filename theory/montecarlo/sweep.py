@@ -506,6 +506,9 @@ class Sweep:
                         capsize=1.5, label=f"{n}")
             if opt.bracketed[w]:
                 ax.axvline(opt.log2_lr[w], color=colors[w], lw=0.6, ls=":")
+        start = mean[:, 0][np.isfinite(mean[:, 0])]
+        if start.size:  # blown-up (finite) losses above the edge would squash the valleys: clip at 3x the start
+            ax.set_ylim(top=min(ax.get_ylim()[1], 3 * start.max()))
         ax.set(yscale="log", xlabel=r"$\log_2$ learning rate", ylabel=f"{which} loss after {self.steps} steps",
                title=label or f"{self.name} ({self.optimizer})")
         ax.legend(title="width", fontsize=7, title_fontsize=7)
