@@ -233,3 +233,14 @@ def test_a_task_checks_its_arrays():
         Task(np.ones((3, 2)), np.ones(3), X_test=np.ones((2, 2)))
     with pytest.raises(ValueError, match="X_test"):
         Task(np.ones((3, 2)), np.ones(3), np.ones((2, 3)), np.ones(2))
+
+
+def test_the_executor_of_theory_verify_runs_a_sweep_in_processes():
+    from theory.distributed import executor
+
+    task = teacher(d=4, train=16, test=8, seed=1)
+    here = lr_sweep(MUP(1), [16, 32], [0.01, 0.1], task, 5, 3, seed=2, batch_size=4)
+    with executor(jobs=2) as pool:
+        there = lr_sweep(MUP(1), [16, 32], [0.01, 0.1], task, 5, 3, seed=2, batch_size=4, executor=pool)
+    np.testing.assert_array_equal(there.train, here.train)
+    np.testing.assert_array_equal(there.test, here.test)
