@@ -226,8 +226,8 @@ for name, s in sweeps.items():
 # %% [markdown]
 # The claims test it at the default size (widths 128 to 2048): $\mu$P's exponent is 0 for SGD and Adam with SP's
 # $-1$ excluded, and the loss at the optimum does not grow with the width; SP's exponent excludes 0 and is
-# consistent with the edge's $-1$ once the leading $1/n$ correction is fitted ($\eta^* \approx 1/(1/\eta_{\rm noise}
-# + n/c)$: noise-limited at narrow widths, at the edge at wide ones); and the largest stable rate of full-batch
+# consistent with the edge's $-1$ (it approaches it from above: $\eta^* \approx 1/(1/\eta_{\rm noise} + n/c)$ is
+# noise-limited at narrow widths and at the edge at wide ones); and the largest stable rate of full-batch
 # descent follows `max_lr_exponent` for SP, NTK and $\mu$P.
 
 # %%

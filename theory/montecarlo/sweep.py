@@ -382,7 +382,9 @@ def quadratic_argmin(x, samples, level=0.95):
 class Optimum:
     """The fitted optimum per width: ``log2_lr`` (W,), its delta-method ``se``, ``interval`` (W, 2) (level
     ``level``; infinite where the curvature is not significant), ``loss`` the fitted minimal loss and ``loss_se``;
-    ``bracketed`` is False where the grid's best rate is at its edge (or at the last rate below a divergence)."""
+    ``bracketed`` is False where the grid's best rate is at its edge (or at the last rate below a divergence);
+    ``fitted`` is True where the fitted quadratic has positive curvature and its minimum inside its window (a flat
+    or noisy curve can give a maximum, or a minimum far outside the rates it was fitted on)."""
 
     widths: np.ndarray
     log2_lr: np.ndarray
@@ -391,6 +393,7 @@ class Optimum:
     loss: np.ndarray
     loss_se: np.ndarray
     bracketed: np.ndarray
+    fitted: np.ndarray
     windows: list
     level: float
 
@@ -457,13 +460,14 @@ class Sweep:
         values = self._values(which)
         window = _validate.count(window, "window", 3)
         x = np.log2(self.lrs)
-        stars, ses, intervals, losses, loss_ses, bracketed, windows = [], [], [], [], [], [], []
+        stars, ses, intervals, losses, loss_ses, bracketed, windows, fitted = [], [], [], [], [], [], [], []
         for w in range(len(self.widths)):
             bad = self.diverged[w].any(axis=-1)
             usable = np.arange(int(np.argmax(bad)) if bad.any() else bad.size)  # the rates below the first divergence
             if usable.size < window or self.diverged.shape[-1] < 2:
                 stars.append(math.nan), ses.append(math.nan), intervals.append((-math.inf, math.inf))
                 losses.append(math.nan), loss_ses.append(math.nan), bracketed.append(False), windows.append([])
+                fitted.append(False)
                 continue
             logs = np.log(values[w][usable])
             best = int(np.argmin(logs.mean(axis=-1)))
@@ -474,14 +478,16 @@ class Sweep:
             stars.append(star), ses.append(se), intervals.append(interval)
             losses.append(math.exp(y_min)), loss_ses.append(math.exp(y_min) * y_se), bracketed.append(bool(inside))
             windows.append(list(idx))
+            ends = logs[lo:lo + window].mean(axis=-1)[[0, -1]]  # a maximum lies above the window's ends
+            fitted.append(bool(x[idx[0]] <= star <= x[idx[-1]] and y_min < ends.min()))
         return Optimum(self.widths, np.array(stars), np.array(ses), np.array(intervals), np.array(losses),
-                       np.array(loss_ses), np.array(bracketed), windows, level)
+                       np.array(loss_ses), np.array(bracketed), np.array(fitted), windows, level)
 
     def exponent(self, which="train", window=5, level=0.95):
         """The width exponent of the optimal rate (an :class:`Exponent`): log₂ η* against log₂ n weighted by
         1/SE², with the slope's SE scaled by √(χ²/dof) when the points scatter more than their errors say."""
         opt = self.optimum(which, window, level)
-        good = opt.bracketed & np.isfinite(opt.se) & (opt.se > 0)
+        good = opt.bracketed & opt.fitted & np.isfinite(opt.se) & (opt.se > 0)
         if good.sum() < 3:
             raise ValueError(f"exponent: the optimum is bracketed at only {int(good.sum())} widths (need 3); widen "
                              "the learning-rate grid")
@@ -504,7 +510,7 @@ class Sweep:
             x = np.log2(self.lrs)[ok[w]]
             ax.errorbar(x, mean[w][ok[w]], yerr=se[w][ok[w]], color=colors[w], marker="o", ms=2.5, lw=1.2,
                         capsize=1.5, label=f"{n}")
-            if opt.bracketed[w]:
+            if opt.bracketed[w] and opt.fitted[w]:
                 ax.axvline(opt.log2_lr[w], color=colors[w], lw=0.6, ls=":")
         start = mean[:, 0][np.isfinite(mean[:, 0])]
         if start.size:  # blown-up (finite) losses above the edge would squash the valleys: clip at 3x the start
