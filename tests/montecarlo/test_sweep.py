@@ -244,3 +244,18 @@ def test_the_executor_of_theory_verify_runs_a_sweep_in_processes():
         there = lr_sweep(MUP(1), [16, 32], [0.01, 0.1], task, 5, 3, seed=2, batch_size=4, executor=pool)
     np.testing.assert_array_equal(there.train, here.train)
     np.testing.assert_array_equal(there.test, here.test)
+
+
+def test_a_width_without_a_minimum_in_its_window_is_not_fitted():
+    """A zigzag around the grid's best rate whose least-squares quadratic is concave: its stationary point is a
+    maximum, so that width is marked unfitted and left out of the exponent."""
+    widths, lrs = np.array([64, 128, 256, 512]), 2.0 ** np.arange(-8.0, 0.1, 0.5)
+    x = np.log2(lrs)
+    logs = np.stack([(x + 4) ** 2 / 4] * 4)
+    logs[1] = 5.0
+    logs[1, 6:11] = [-0.5, 0.5, -0.6, 0.5, -0.5]  # best rate in the middle, a concave fit around it
+    loss = np.exp(logs[:, :, None] + np.random.default_rng(0).normal(0, 0.01, (4, len(lrs), 3)))
+    run = sweep_module.Sweep(widths, lrs, loss, None, np.zeros(loss.shape, bool))
+    opt = run.optimum()
+    assert list(opt.fitted) == [True, False, True, True] and opt.bracketed[1]
+    assert abs(run.exponent().slope) < 0.05
