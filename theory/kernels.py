@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 from threadpoolctl import ThreadpoolController
 
-from . import _validate, latex
+from . import _guard, _validate, latex
 from .activations import activation as _activation
 from .gaussian import Angle, gaussian_expectation
 from .numeric import c_compiler, c_statements, compile_c, lambdify
@@ -73,7 +73,8 @@ class KernelRecursion:
     def __init__(self, activation, depth, sigma_w2=sym.sigma_w2, sigma_b2=sym.sigma_b2):
         self.activation = _activation(activation)
         self.depth = _validate.count(depth, "depth")
-        self.sigma_w2, self.sigma_b2 = sp.sympify(sigma_w2), sp.sympify(sigma_b2)
+        self.sigma_w2, self.sigma_b2 = (_validate.symbolic_variance(value, name) for value, name in
+                                        ((sigma_w2, "sigma_w2"), (sigma_b2, "sigma_b2")))
         self._params = {sym.sigma_w2: self.sigma_w2, sym.sigma_b2: self.sigma_b2}
         self.layer = Layer(*(e.xreplace(self._params) for e in layer(self.activation)))
 
@@ -623,6 +624,7 @@ def _variance(value, name):
     return value
 
 
+@_guard.guarded
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
     act = _activation(activation)
     X1 = _validate.inputs(X1, "X1")

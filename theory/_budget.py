@@ -1,0 +1,46 @@
+"""A wall-time budget for symbolic steps that may not finish (SymPy simplifications, series of large expressions).
+
+``with budget(seconds): ...`` raises :class:`OverBudget` inside the block once ``seconds`` have passed, so the
+caller can take a numeric path instead. It uses SIGALRM, so it limits only the main thread of a process (elsewhere,
+and inside another budget, the block runs unlimited: the outer budget governs).
+"""
+
+import contextlib
+import signal
+import threading
+
+__all__ = ["OverBudget", "budget", "SYMBOLIC_SECONDS"]
+
+#: The default budget of one symbolic derivation (a layer map, a Gaussian expectation), in seconds.
+SYMBOLIC_SECONDS = 5.0
+
+
+class OverBudget(BaseException):
+    """Raised inside a :func:`budget` block when its time is up. A BaseException, so that the ``except Exception``
+    of library code it interrupts does not swallow it."""
+
+
+_active = _armed = False
+
+
+def _alarm(signum, frame):
+    if _armed:
+        raise OverBudget
+
+
+@contextlib.contextmanager
+def budget(seconds=SYMBOLIC_SECONDS):
+    global _active, _armed
+    if _active or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    _active = _armed = True
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)  # and again every 0.5 s, should one be swallowed
+        yield
+    finally:
+        _armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _active = False
