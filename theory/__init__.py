@@ -8,6 +8,8 @@ training dynamics), :mod:`theory.finite_width` (1/n corrections), :mod:`theory.c
 Export: :mod:`theory.latex`.
 """
 
+__version__ = "0.1.0"
+
 from . import (catapult, claims, deep_bootstrap, distributed, double_descent, dynamics, finite_width, latex, montecarlo,
                parameterizations, scaling, symbols)
 from .activations import Activation, activation

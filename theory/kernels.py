@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 from threadpoolctl import ThreadpoolController
 
-from . import _guard, _validate, latex
+from . import _compact, _guard, _validate, latex
 from .activations import activation as _activation
 from .gaussian import Angle, gaussian_expectation
 from .numeric import c_compiler, c_statements, compile_c, lambdify
@@ -95,13 +95,14 @@ class KernelRecursion:
 
     @property
     def nngp(self):
-        """K^L(x, x') in terms of g11, g12, g22 (the input Gram entries over d)."""
-        return self._composed[1]
+        """K^L(x, x') in terms of g11, g12, g22 (the input Gram entries over d); beyond depth 2 shown compactly as
+        K^(L)_12(g11, g12, g22, ...), whose ``doit()`` is the full expression (see :mod:`theory._compact`)."""
+        return _compact.kernel(self._composed[1], "K", self.depth)
 
     @property
     def ntk(self):
-        """Θ^L(x, x') in terms of g11, g12, g22."""
-        return self._composed[3]
+        """Θ^L(x, x') in terms of g11, g12, g22; beyond depth 2 compact, like :attr:`nngp`."""
+        return _compact.kernel(self._composed[3], "Theta", self.depth)
 
     @cached_property
     def equations(self):
