@@ -171,14 +171,18 @@ def _seed(text):
 
 
 def _report_dir(text):
-    """``--report DIR``: a directory that exists and is writable, or that can be created (checked before any claim
-    runs, without creating it)."""
+    """``--report DIR``: a directory that can be written into, created if needed -- checked before any claim runs."""
+    import tempfile
+
     path = pathlib.Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
-    parent = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
-    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write into {text} ({parent} is not a writable directory)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: {err.strerror or err}") from None
     return text
 
 

@@ -42,6 +42,7 @@ class Result:
     ``prediction``, ``estimate`` and ``stderr`` are the headline numbers (for an array claim, one representative
     entry; the verdict covers them all); ``criterion`` states the test with its numbers; ``interval`` is a
     confidence interval where the criterion uses one; ``plot(fig)`` draws the figure into a matplotlib figure.
+    ``data["bound"]`` (">" or "<"), when set, says the prediction is a bound, and the table shows "> 4".
     """
 
     prediction: float
@@ -139,8 +140,8 @@ class Outcomes(list):
 
     def rows(self):
         """(id, prediction, measured ± SE, verdict, seconds) strings, one per claim."""
-        return [(c.id, f"{r.prediction:.4g}", f"{r.estimate:.4g} ± {r.stderr:.2g}", "holds" if r.passed else "FAILS",
-                 f"{s:.1f}") for c, r, s in self]
+        return [(c.id, f"{r.data.get('bound', '')} {r.prediction:.4g}".strip(), f"{r.estimate:.4g} ± {r.stderr:.2g}",
+                 "holds" if r.passed else "FAILS", f"{s:.1f}") for c, r, s in self]
 
     HEAD = ("claim", "prediction", "measured ± SE", "verdict", "s")
 
