@@ -142,7 +142,8 @@ def test_any_norm_gives_the_exact_scaling_or_a_clear_error(act, exponents):
     power = _HOMOGENEOUS[act] ** depth
     log_factor = power * (np.log(scale)[:, None] + np.log(scale)[None, :])
     for g, ref in zip(got, _kernel(act, unit, depth)):
-        expected = np.sign(ref) * np.exp(np.log(np.abs(ref) + 1e-300) + log_factor)
+        with np.errstate(over="ignore"):
+            expected = np.sign(ref) * np.exp(np.log(np.abs(ref) + 1e-300) + log_factor)
         finite = np.abs(np.log(np.abs(ref) + 1e-300) + log_factor) < 700  # representable, not near the edges
         np.testing.assert_allclose(g[finite], expected[finite], rtol=1e-12)
         assert np.all(np.isinf(g[(np.log(np.abs(ref)) + log_factor > 710) & (ref != 0)]))
@@ -293,13 +294,6 @@ def test_usage_errors_name_the_option_and_exit_2(capsys, args, match):
     assert re.search(match, err), err
 
 
-def test_a_usage_error_of_the_real_command_is_one_line_before_any_claim_runs():
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    run = subprocess.run([sys.executable, "-m", "theory", "verify", "--report", "/etc/hostname"], capture_output=True,
-                         text=True, env=env, timeout=120)
-    assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stdout == ""
-
-
 def test_pdf_without_pdflatex_is_a_clear_message_and_with_it_a_pdf(capsys, tmp_path):
     docs = tmp_path / "derivations"
     docs.mkdir()
@@ -352,6 +346,6 @@ def test_ctrl_c_stops_verify_quickly_with_one_line_and_no_workers_left():
     out, err = run.communicate(timeout=30)
     seconds = time.perf_counter() - start
     assert run.returncode == 130 and seconds < 3, (run.returncode, seconds, err)
-    assert err.strip() == "theory verify: interrupted"
+    assert err.strip() == "theory verify: interrupted" and "Traceback" not in out  # one line, from the real command
     left = subprocess.run(["pgrep", "-s", str(run.pid)], capture_output=True, text=True).stdout.split()
     assert left == []

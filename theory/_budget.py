@@ -1,8 +1,9 @@
-"""A wall-time budget for symbolic steps that may not finish (SymPy simplifications, series of large expressions).
+"""A CPU-time budget for symbolic steps that may not finish (SymPy simplifications, series of large expressions).
 
-``with budget(seconds): ...`` raises :class:`OverBudget` inside the block once ``seconds`` have passed, so the
-caller can take a numeric path instead. It uses SIGALRM, so it limits only the main thread of a process (elsewhere,
-and inside another budget, the block runs unlimited: the outer budget governs).
+``with budget(seconds): ...`` raises :class:`OverBudget` inside the block once the process has spent ``seconds`` of
+CPU time in it, so the caller can take a numeric path instead. CPU time, not wall time: a loaded machine must not
+change which path runs. It uses SIGPROF, so it limits only the main thread of a process (elsewhere, and inside
+another budget, the block runs unlimited: the outer budget governs).
 """
 
 import contextlib
@@ -11,7 +12,7 @@ import threading
 
 __all__ = ["OverBudget", "budget", "SYMBOLIC_SECONDS"]
 
-#: The default budget of one symbolic derivation (a layer map, a Gaussian expectation), in seconds.
+#: The default budget of one symbolic derivation (a layer map, a Gaussian expectation), in CPU seconds.
 SYMBOLIC_SECONDS = 5.0
 
 
@@ -34,13 +35,13 @@ def budget(seconds=SYMBOLIC_SECONDS):
     if _active or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _alarm)
+    previous = signal.signal(signal.SIGPROF, _alarm)
     _active = _armed = True
     try:
-        signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)  # and again every 0.5 s, should one be swallowed
+        signal.setitimer(signal.ITIMER_PROF, seconds, 0.5)  # and again every 0.5 s, should one be swallowed
         yield
     finally:
         _armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, previous)
         _active = False
