@@ -199,11 +199,23 @@ def test_custom_activations_finish_and_agree_with_an_independent_quadrature(expr
         np.testing.assert_allclose(K, closed, rtol=2e-6, atol=2e-6 * np.abs(closed).max())
 
 
-def test_a_derivation_past_its_budget_falls_back_with_a_one_line_note(capfd):
-    expr = sp.Heaviside(z) * z**2 + 0 * z  # z²H(z): the angle map's series runs far past the budget
-    theory.nngp(X[:2], activation=expr, depth=1, sigma_w2=1.5)
+def test_a_derivation_past_its_budget_falls_back_to_quadrature_with_a_one_line_note(capfd, monkeypatch):
+    """With a budget of 10 ms of CPU every derivation of a new user expression is cut short: the quadrature path
+    runs, says so once on stderr, and still agrees with the independent quadrature."""
+    from theory import _budget, gaussian
+
+    monkeypatch.setattr(_budget, "SYMBOLIC_SECONDS", 0.01)
+    expr = sp.exp(-z**2) * z**2 + z / 3  # has a closed form, not derived before in this session
+    K = theory.nngp(X, activation=expr, depth=1)
     err = capfd.readouterr().err
-    assert err.count("\n") <= 1 and ("quadrature path" in err or err == "")  # noted once (or derived earlier)
+    assert err.count("\n") == 1 and "quadrature path" in err, err
+    f = lambda x: np.exp(-x**2) * x**2 + x / 3  # noqa: E731
+    ref = _oracle(f, X @ X.T / X.shape[1])
+    np.testing.assert_allclose(K, ref, rtol=1e-10, atol=1e-12)  # smooth: Mehler's series is exact to rounding
+    theory.nngp(X, activation=expr, depth=1)
+    assert capfd.readouterr().err == ""  # noted once
+    e = theory.gaussian_expectation(sp.cos(z) * z + z / 5, sp.cos(z) * z + z / 5)
+    assert isinstance(e, gaussian.GaussianExpectation) and "using quadrature" in capfd.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------------------------

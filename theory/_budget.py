@@ -10,7 +10,7 @@ import contextlib
 import signal
 import threading
 
-__all__ = ["OverBudget", "budget", "SYMBOLIC_SECONDS"]
+__all__ = ["OverBudget", "budget", "active", "SYMBOLIC_SECONDS"]
 
 #: The default budget of one symbolic derivation (a layer map, a Gaussian expectation), in CPU seconds.
 SYMBOLIC_SECONDS = 5.0
@@ -24,14 +24,21 @@ class OverBudget(BaseException):
 _active = _armed = False
 
 
+def active():
+    """Whether a budget governs the current block (an inner one would not limit it)."""
+    return _active
+
+
 def _alarm(signum, frame):
     if _armed:
         raise OverBudget
 
 
 @contextlib.contextmanager
-def budget(seconds=SYMBOLIC_SECONDS):
+def budget(seconds=None):
+    """The block, interrupted by :class:`OverBudget` after ``seconds`` (default :data:`SYMBOLIC_SECONDS`) of CPU."""
     global _active, _armed
+    seconds = SYMBOLIC_SECONDS if seconds is None else seconds
     if _active or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
