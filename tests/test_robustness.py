@@ -183,12 +183,12 @@ _CUSTOM = [
 
 @pytest.mark.parametrize("expr, f, order", [c[1:] for c in _CUSTOM], ids=[c[0] for c in _CUSTOM])
 def test_custom_activations_finish_and_agree_with_an_independent_quadrature(expr, f, order):
-    """Depth 1, σ_w² = 1, σ_b² = 0: K¹ = E[φ(u)φ(v)] over N(0, XXᵀ/d). Within the symbolic budget (5 s) a closed
-    form runs; past it (z²H(z)) the quadrature path, accurate to ~1e-6 for that non-smooth φ."""
-    start = time.perf_counter()
+    """Depth 1, σ_w² = 1, σ_b² = 0: K¹ = E[φ(u)φ(v)] over N(0, XXᵀ/d). Within the symbolic budget (5 s CPU) a
+    closed form runs; past it (z²H(z)) the quadrature path, accurate to ~1e-6 for that non-smooth φ."""
+    start = time.process_time()  # CPU seconds (the budget's measure): a loaded machine must not fail the test
     K = theory.nngp(X, activation=expr, depth=1)
-    seconds = time.perf_counter() - start
-    assert seconds < 15, f"{seconds:.1f} s"
+    seconds = time.process_time() - start
+    assert seconds < 15, f"{seconds:.1f} s of CPU"
     G = X @ X.T / X.shape[1]
     ref = _oracle(f, G)
     np.testing.assert_allclose(K, ref, rtol=2e-6, atol=2e-6 * np.abs(ref).max())
@@ -230,6 +230,7 @@ def test_deep_symbolic_kernels_print_compactly_and_evaluate_like_the_numeric_loo
         texts = str(k.nngp), repr(k.ntk), sp.latex(k.ntk), sp.pretty(k.nngp)
         assert time.perf_counter() - start < 10 and max(map(len, texts)) < 120, texts
     assert str(theory.kernels("relu", 5).nngp) == "K_12^(5)(g_11, g_12, g_22, sigma_b^2, sigma_w^2)"
+    assert theory.kernels("relu", 5).nngp == theory.kernels("relu", 5).nngp
     k = theory.kernels("erf", 3, sigma_w2=sp.Rational(3, 2), sigma_b2=sp.Rational(1, 10))
     f = theory.numeric.lambdify((sym.g11, sym.g12, sym.g22), (k.nngp, k.ntk))
     G = X @ X.T / X.shape[1]
@@ -263,8 +264,8 @@ def test_readme_dynamics_example_has_a_meaningful_covariance():
     at t = ∞ it has shrunk but is not zero."""
     text = (REPO / "README.md").read_text()
     lines = [line[4:] for line in text.splitlines() if line.startswith(">>> ")]
-    wanted = [line for line in lines if line.startswith(("import numpy", "X = ", "Y = ", "T = ", "K, Theta = theory.nngp_ntk(",
-                                                         "Kt", "dyn", "cov"))]
+    starts = ("import numpy", "X = ", "Y = ", "T = ", "K, Theta = theory.nngp_ntk(", "Kt", "dyn")
+    wanted = [line for line in lines if line.startswith(starts)]
     wanted = [line for line in wanted if "parameterization=" not in line]
     namespace = {"theory": theory, "np": np}
     for line in wanted[:-1]:

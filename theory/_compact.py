@@ -3,11 +3,13 @@ r"""Deep compositions that print compactly.
 The depth-L kernel K^L(x, x') is a composition of L layer maps: a DAG of size O(L) in SymPy, but a tree (what
 str, pretty printing and LaTeX traverse) of size exponential in L -- 127,000 characters at depth 5, a
 RecursionError at depth 50. :func:`compact` wraps such an expression in an unevaluated function application
-``K^{(L)}_{12}(g_11, g_12, g_22, σ_w², σ_b²)`` that prints as that, whose ``doit()`` is the full expression, and which
-differentiates, substitutes (through its arguments: every free symbol of the expression), evaluates (``evalf``)
+``K^{(L)}_{12}(g_11, g_12, g_22, σ_w², σ_b²)`` that prints as that, whose ``doit()`` is the full expression, and
+which differentiates, substitutes (through its arguments: every free symbol of the expression), evaluates (``evalf``)
 and lambdifies (with common subexpressions, linear in the depth) like it. The layer-by-layer definition is
 ``theory.kernels(...).equations``.
 """
+
+from functools import lru_cache
 
 import sympy as sp
 
@@ -74,6 +76,7 @@ def compact(expr, name, label, latex_label):
 _SUPERSCRIPT = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 
 
+@lru_cache(maxsize=256)  # one class per expression: k.nngp == k.nngp
 def kernel(expr, kind, depth):
     """The depth-``depth`` kernel ``expr`` (``kind`` "K" or "Theta"): itself up to :data:`EXPANDED_DEPTH`, else
     compact as K^(L)_12(...) / Θ^(L)_12(...)."""

@@ -36,7 +36,7 @@ __all__ = ["guarded", "degree", "MAX_DEPTH", "LARGEST_VARIANCE", "QUADRATURE_VAR
 #: The deepest recursion ``nngp_ntk`` computes: its cost is linear in the depth (relu: ~40 µs a layer for 20
 #: inputs; tanh, by quadrature: ~2 ms), and deep kernels have long reached their fixed point or power law.
 MAX_DEPTH = 10_000
-#: The largest layer-0 variance σ_w²|x|²/d + σ_b² computed directly (the same bound as for σ_w², σ_b² themselves).
+#: The largest layer-0 variance σ_w²|x|²/d + σ_b² computed directly (the bound of σ_w², σ_b² themselves).
 LARGEST_VARIANCE = 1e100
 #: ... and for activations on the quadrature path (tanh, sigmoid, softplus, swish, user expressions): the trapezoidal
 #: rule is within 1e-12 up to variance 10³ (measured for tanh: 6e-6 relative at 10⁴, 3e-3 at 10⁶; softplus's
