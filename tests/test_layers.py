@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.special import erf
 
 import theory
 from oracles import gaussian_expectation_quadrature
