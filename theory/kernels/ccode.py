@@ -8,7 +8,7 @@ import sympy as sp
 from ..numeric import c_statements, compile_c, lambdify
 from .. import symbols as sym
 from ..symbols import g12, q11, q12, q22
-from .maps import _NEAR, _COS, _ENDS, _FAN_IN, _GAP_MINUS, _GAP_PLUS, _INPUT_NTK, _NTK_IN, _SIN, _input_angle_map, _step
+from .maps import Layer, layer, _NEAR, _COS, _ENDS, _FAN_IN, _GAP_MINUS, _GAP_PLUS, _INPUT_NTK, _NTK_IN, _SIN, _input_angle_map, _step
 
 __all__ = []
 
@@ -59,7 +59,8 @@ def _c_layers(act, mode, bias, cc):
     :func:`_step`: per pair, the input angle (Kahan's formula near ρ = ±1), then per layer the fused step, the
     angle map (branches to the series instead of masked patches) and the diagonal reset, in registers; the parts
     that depend on one input only come precomputed per row and column (:func:`_diagonal_parts`). Returns
-    ``(function, parts)``, or None when an expression has no C form or no compiler works.
+    ``(function, rows)``, ``rows(q, σ_w², σ_b²)`` a layer's parts and the next layer's diagonal K(x, x) in one
+    call (small problems pay per call), or None when an expression has no C form or no compiler works.
 
     ``layers(n, m, depth, d, x1, x2, g11, g22, G12, D1, ld1, D2, ld2, fan, sw, sb, diagonal, K, KM, T, TM, ldo)``:
     x1, x2 the tile's inputs (n×d, m×d), g11, g22 their squared norms over d, G12 the tile's Gram matrix over d;
@@ -173,4 +174,7 @@ void layers(long n, long m, long depth, long d, const double *x1, const double *
 }}
 """
     function = compile_c(source, "layers", _C_ARGS)
-    return None if function is None else (function, lambdify((q11, sym.sigma_w2, sym.sigma_b2), parts))
+    if function is None:
+        return None
+    lay = layer(act) if bias else Layer(*(e.xreplace({sym.sigma_b2: 0}) for e in layer(act)))
+    return function, lambdify((q11, sym.sigma_w2, sym.sigma_b2), (*parts, lay.nngp_diag))

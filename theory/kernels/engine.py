@@ -3,6 +3,7 @@ layers tile by tile."""
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -174,8 +175,18 @@ def _variance(value, name):
     return value
 
 
+@lru_cache(maxsize=256)
+def _named(spec):
+    return _activation(spec)
+
+
+def _resolve(activation):
+    """The Activation of ``activation``; a name is parsed once (its derivative and maps are then cached on it)."""
+    return _named(activation) if isinstance(activation, str) else _activation(activation)
+
+
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
-    act = _activation(activation)
+    act = _resolve(activation)
     X1 = _validate.inputs(X1, "X1")
     X2 = X1 if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
     if X2 is not X1 and np.array_equal(X1, X2):
@@ -194,20 +205,31 @@ def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, paramete
     d = X1.shape[1]
     g11 = np.einsum("ij,ij->i", X1, X1) / d
     g22 = g11 if symmetric else np.einsum("ij,ij->i", X2, X2) / d
-    diag1, diag2 = [sb + sw * g11], [sb + sw * g22]
-    for _ in range(depth):
-        diag1.append(np.array(step.diag(diag1[-1], sw, sb)))
-        diag2.append(diag1[-1] if symmetric else np.array(step.diag(diag2[-1], sw, sb)))
     cc = c_compiler()
     compiled = None if cc is None else _c_layers(act, mode, sb != 0, cc)
     if compiled is not None:  # each layer's diagonal and its parts, stacked: row l*w + k
-        function, parts = compiled
-        D1, D2 = (np.ascontiguousarray([row for q in diag for row in (q, *parts(q, sw, sb))])
-                  for diag in (diag1, diag2))
+        function, rows = compiled
+
+        def stacked(g):
+            q, diag, out = sb + sw * g, [], []
+            for _ in range(depth + 1):
+                *parts, following = rows(q, sw, sb)
+                diag.append(q)
+                out += [q, *parts]
+                q = np.array(following)
+            return diag, np.ascontiguousarray(out)
+
+        diag1, D1 = stacked(g11)
+        diag2, D2 = (diag1, D1) if symmetric else stacked(g22)
         fan = np.asarray(fan_in if fan_in else (0.0,) * (depth + 1), dtype=np.float64)
         compiled = function, D1, D2, fan
         X1 = np.ascontiguousarray(X1)
         X2 = X1 if symmetric else np.ascontiguousarray(X2)
+    else:
+        diag1, diag2 = [sb + sw * g11], [sb + sw * g22]
+        for _ in range(depth):
+            diag1.append(np.array(step.diag(diag1[-1], sw, sb)))
+            diag2.append(diag1[-1] if symmetric else np.array(step.diag(diag2[-1], sw, sb)))
     problem = _Problem(X1, X2, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb, compiled)
     K = np.empty((X1.shape[0], X2.shape[0]))
     ntk = np.empty_like(K) if with_ntk else None
