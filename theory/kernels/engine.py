@@ -288,5 +288,18 @@ def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0
     no C form (the quadrature of activations such as tanh); both printings agree to rounding.
     Zero-norm, identical and antipodal inputs give finite values; for X2 = None the diagonal comes from the
     diagonal map, exactly at ρ = 1. For N larger than memory see :func:`theory.distributed.blocked_nngp_ntk`.
+
+    In the NTK parameterization this is the network ``serial(Dense, (Activation, Dense) × depth)`` of
+    :mod:`theory.layers` (declared once per argument set and cached), whose MLP form is computed here.
     """
+    if parameterization == "ntk" and widths is None:
+        return _declared(_resolve(activation), _validate.count(depth, "depth"), sigma_w2, sigma_b2).nngp_ntk(X1, X2)
     return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, True, parameterization, widths)
+
+
+@lru_cache(maxsize=64)
+def _declared(act, depth, sigma_w2, sigma_b2):
+    from ..layers import Activation, Dense, serial  # theory.layers builds on this module
+
+    return serial(Dense(sigma_w2, sigma_b2), *[layer for _ in range(depth) for layer in (Activation(act),
+                                                                                        Dense(sigma_w2, sigma_b2))])

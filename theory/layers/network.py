@@ -91,6 +91,12 @@ class Network:
         """The Shape after the last layer for inputs of shape (*spatial, C) (ValueError naming a bad layer)."""
         return walk_shapes(self.layers, Shape(tuple(input_shape[:-1]), input_shape[-1], False, False))
 
+    def _output_shape(self, input_shape):
+        shapes = self.__dict__.setdefault("_shapes", {})  # per input shape: warm calls skip the walk
+        if input_shape not in shapes:
+            shapes[input_shape] = self.output_shape(input_shape)
+        return shapes[input_shape]
+
     @cached_property
     def _mlp(self):
         """(activation, depth, σ_w², σ_b²) when the network is Dense, (Activation, Dense) × L with one activation
@@ -119,7 +125,7 @@ class Network:
         X2 = None if X2 is None else _inputs(X2, "X2", X1.shape[1:])
         if X2 is not None and np.array_equal(X1, X2):
             X2 = None
-        out = self.output_shape(X1.shape[1:])
+        out = self._output_shape(X1.shape[1:])
         if out.spatial:
             raise ValueError(f"the network ends with positions {out.spatial}: end it with Flatten() or "
                              "GlobalAvgPool() and a Dense readout for a kernel of shape (N1, N2)")
