@@ -53,10 +53,10 @@ CASES = [
     ("huge depth", lambda: theory.nngp_ntk(X, depth=10**6), ValueError, r"depth: expected an integer <= 10000"),
     ("erf at 1e80", lambda: theory.nngp_ntk(X * 1e80, activation="erf"), ValueError, r"X1: row \d has \|x\|²/d"),
     ("relu with bias at 1e150", lambda: theory.nngp_ntk(X * 1e150, sigma_b2=0.1), ValueError, r"with a bias"),
-    ("symbolic sigma_w2 < 0", lambda: theory.kernels("relu", 2, sigma_w2=-1), ValueError, r"sigma_w2: .*>= 0"),
-    ("symbolic sigma_w2 string", lambda: theory.kernels("relu", 2, sigma_w2="abc"), TypeError,
+    ("symbolic sigma_w2 < 0", lambda: theory.mlp_kernels("relu", 2, sigma_w2=-1), ValueError, r"sigma_w2: .*>= 0"),
+    ("symbolic sigma_w2 string", lambda: theory.mlp_kernels("relu", 2, sigma_w2="abc"), TypeError,
      r"sigma_w2: expected a number >= 0 or a SymPy Symbol"),
-    ("symbolic sigma_b2 nan", lambda: theory.kernels("relu", 2, sigma_b2=float("nan")), ValueError, r"sigma_b2"),
+    ("symbolic sigma_b2 nan", lambda: theory.mlp_kernels("relu", 2, sigma_b2=float("nan")), ValueError, r"sigma_b2"),
     ("standard error of one network",
      lambda: theory.montecarlo.empirical_kernels(X, width=4, networks=1).ntk_se, ValueError, r"networks >= 2"),
     ("empty training set", lambda: theory.MSEDynamics(np.zeros((0, 0)), np.zeros(0)), ValueError,
@@ -73,9 +73,9 @@ def test_bad_input_gives_a_clear_error(call, error, match):
 
 def test_symbols_are_accepted_as_symbolic_variances():
     s = sp.Symbol("s", positive=True)
-    k = theory.kernels("relu", 1, sigma_w2=s, sigma_b2=0)
+    k = theory.mlp_kernels("relu", 1, sigma_w2=s, sigma_b2=0)
     assert s in k.nngp.free_symbols and sym.sigma_b2 not in k.nngp.free_symbols
-    assert float(theory.kernels("relu", 1, sigma_w2=2.0).sigma_w2) == 2.0
+    assert float(theory.mlp_kernels("relu", 1, sigma_w2=2.0).sigma_w2) == 2.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -226,12 +226,12 @@ def test_a_derivation_past_its_budget_falls_back_to_quadrature_with_a_one_line_n
 def test_deep_symbolic_kernels_print_compactly_and_evaluate_like_the_numeric_loop():
     for depth in (5, 50):
         start = time.perf_counter()
-        k = theory.kernels("relu", depth)
+        k = theory.mlp_kernels("relu", depth)
         texts = str(k.nngp), repr(k.ntk), sp.latex(k.ntk), sp.pretty(k.nngp)
         assert time.perf_counter() - start < 10 and max(map(len, texts)) < 120, texts
-    assert str(theory.kernels("relu", 5).nngp) == "K_12^(5)(g_11, g_12, g_22, sigma_b^2, sigma_w^2)"
-    assert theory.kernels("relu", 5).nngp == theory.kernels("relu", 5).nngp
-    k = theory.kernels("erf", 3, sigma_w2=sp.Rational(3, 2), sigma_b2=sp.Rational(1, 10))
+    assert str(theory.mlp_kernels("relu", 5).nngp) == "K_12^(5)(g_11, g_12, g_22, sigma_b^2, sigma_w^2)"
+    assert theory.mlp_kernels("relu", 5).nngp == theory.mlp_kernels("relu", 5).nngp
+    k = theory.mlp_kernels("erf", 3, sigma_w2=sp.Rational(3, 2), sigma_b2=sp.Rational(1, 10))
     f = theory.numeric.lambdify((sym.g11, sym.g12, sym.g22), (k.nngp, k.ntk))
     G = X @ X.T / X.shape[1]
     d = np.diag(G)

@@ -28,10 +28,10 @@ import sympy as sp
 
 from . import _validate
 from ._budget import OverBudget, budget
-from .activations import Activation, activation as _activation, names
+from .activations import Activation, names
 from .symbols import z
 
-__all__ = ["guarded", "degree", "MAX_DEPTH", "LARGEST_VARIANCE", "QUADRATURE_VARIANCE"]
+__all__ = ["guarded", "checked_depth", "degree", "MAX_DEPTH", "LARGEST_VARIANCE", "QUADRATURE_VARIANCE"]
 
 #: The deepest recursion ``nngp_ntk`` computes: its cost is linear in the depth (relu: ~40 µs a layer for 20
 #: inputs; tanh, by quadrature: ~2 ms), and deep kernels have long reached their fixed point or power law.
@@ -127,7 +127,7 @@ _NUMERIC = {}  # (expr, mode, bias) -> the Numeric activation, for derivations t
 def _derivable(act, mode, bias):
     """``act`` if its layer map derives within the budget (caching it), else its :class:`Numeric` form."""
     from .gaussian import Numeric
-    from .kernels import _step
+    from .kernels.maps import _step
 
     key = (act.expr, mode, bias)
     if key in _NUMERIC:
@@ -199,20 +199,26 @@ def _quadrature(act):
     return any(e.has(GaussianExpectation) for e in layer(act))
 
 
+def checked_depth(depth):
+    """``depth`` as an int in 0..:data:`MAX_DEPTH`, or a ValueError/TypeError naming it."""
+    depth = _validate.count(depth, "depth")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"depth: expected an integer <= {MAX_DEPTH} (the cost is linear in the depth, and "
+                         f"kernels reach their fixed point or power law long before), got {depth}")
+    return depth
+
+
 def guarded(recursion):
     """``recursion`` with the guards of this module's docstring."""
 
     @functools.wraps(recursion)
     def run(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
-        from .kernels import _variance
+        from .kernels.engine import _resolve, _variance
 
-        act = _activation(activation)
+        act = _resolve(activation)
         if act.parameters or with_ntk and act.derivative.has(sp.DiracDelta):  # the recursion says why not
             return recursion(X1, X2, act, depth, sigma_w2, sigma_b2, with_ntk, parameterization, widths)
-        depth = _validate.count(depth, "depth")
-        if depth > MAX_DEPTH:
-            raise ValueError(f"depth: expected an integer <= {MAX_DEPTH} (the cost is linear in the depth, and "
-                             f"kernels reach their fixed point or power law long before), got {depth}")
+        depth = checked_depth(depth)
         X1 = _validate.inputs(X1, "X1")
         X2 = None if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
         sw, sb = _variance(sigma_w2, "sigma_w2"), _variance(sigma_b2, "sigma_b2")
