@@ -25,6 +25,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
+from sympy.printing.pretty.stringpict import prettyForm
 
 from . import _validate, latex
 from . import symbols as sym
@@ -50,12 +51,26 @@ _DECADES = (np.concatenate([[0.0], np.geomspace(1e-8, 10, 181)]), np.geomspace(1
             np.geomspace(100, Q_MAX, 21)[1:])
 _RHOS = np.linspace(-1.0, 1.0, 201)
 
+
+
+class _Named(sp.Symbol):
+    """A symbol named by its LaTeX, with its own unicode pretty form (``\\chi_1`` pretty-prints as ``χ₁``)."""
+
+    _PRETTY = {"q^*": "q*", "c^*": "c*", "q^{l}": "qˡ", "q^{l+1}": "qˡ⁺¹", "c^{l}": "cˡ", "c^{l+1}": "cˡ⁺¹",
+               r"\chi_1": "χ₁", r"\chi_\parallel": "χ_∥", r"\chi_c": "χ_c", r"\xi_q": "ξ_q", r"\xi_c": "ξ_c",
+               r"\sigma_{w,c}^2": "σ_w,c²"}
+
+    def _pretty(self, printer):
+        return prettyForm(self._PRETTY.get(self.name, self.name))
+
+
 _sw, _sb = sym.sigma_w2, sym.sigma_b2
-_Q_STAR, _C_STAR = sp.Symbol("q^*", positive=True), sp.Symbol("c^*", real=True)
-_Q_L, _Q_NEXT = sp.Symbol("q^{l}", positive=True), sp.Symbol("q^{l+1}", positive=True)
-_C_L, _C_NEXT = sp.Symbol("c^{l}", real=True), sp.Symbol("c^{l+1}", real=True)
-_CHI_1, _CHI_PAR, _CHI_C = sp.Symbol(r"\chi_1"), sp.Symbol(r"\chi_\parallel"), sp.Symbol(r"\chi_c")
-_XI_Q, _XI_C = sp.Symbol(r"\xi_q"), sp.Symbol(r"\xi_c")
+_Q_STAR, _C_STAR = _Named("q^*", positive=True), _Named("c^*", real=True)
+_Q_L, _Q_NEXT = _Named("q^{l}", positive=True), _Named("q^{l+1}", positive=True)
+_C_L, _C_NEXT = _Named("c^{l}", real=True), _Named("c^{l+1}", real=True)
+_CHI_1, _CHI_PAR, _CHI_C = _Named(r"\chi_1"), _Named(r"\chi_\parallel"), _Named(r"\chi_c")
+_XI_Q, _XI_C = _Named(r"\xi_q"), _Named(r"\xi_c")
+_SW_CRITICAL = _Named(r"\sigma_{w,c}^2")
 
 
 class Maps:
@@ -205,39 +220,36 @@ class SignalPropagation:
 
 
 def _roots(f, grid, gap, *args):
-    """The roots of f on ``grid`` (where f = ``gap``): exact zeros at the first point, and brentq between the sign
-    changes of the entries above the rounding (1e-12 of the scale), so that noise around a root at 0 is none."""
-    roots = [float(grid[0])] if gap[0] == 0 else []
+    """The roots of f on ``grid`` (where f = ``gap``) as (root, falling): exact zeros at the first point, and brentq
+    between the sign changes of the entries above the rounding (1e-12 of the scale), so that noise around a root
+    at 0 is none. ``falling`` says f goes from + to - through the root (a stable fixed point of q -> q + f(q))."""
     keep = np.nonzero(np.abs(gap) > 1e-12 * (1 + np.abs(grid)))[0]
+    roots = [(float(grid[0]), bool(keep.size) and gap[keep[0]] < 0)] if gap[0] == 0 else []
     for i, j in zip(keep[:-1], keep[1:]):
         if np.sign(gap[i]) != np.sign(gap[j]):
-            roots.append(brentq(f, grid[i], grid[j], args=args, xtol=1e-15, rtol=1e-15))
+            roots.append((brentq(f, grid[i], grid[j], args=args, xtol=1e-15, rtol=1e-15), bool(gap[i] > 0)))
     return roots
 
 
 def _length_fixed_points(m, sw, sb):
-    """The stable and unstable fixed points of the length map in [σ_b², Q_MAX], by a scan and brentq.
+    """The stable and unstable fixed points of the length map in [σ_b², Q_MAX], by a scan and brentq; a fixed
+    point is stable when the map crosses the diagonal from above (q^{l+1} > q^l below it, < above it).
 
     The scan goes decade by decade (:data:`_DECADES`) and stops where the map lies below the diagonal after a
     stable fixed point, or beyond σ_b² + σ_w² sup φ² for bounded φ (no fixed point lies there)."""
     f = lambda q: float(m.length_f(q, sw, sb)) - q  # noqa: E731
     grid, gap = np.empty(0), np.empty(0)
     for decade in _DECADES:
-        if grid.size and (grid[-1] > sb + sw * m.bound or (gap[-1] < 0 and _roots(f, grid, gap))):
+        if grid.size and (grid[-1] > sb + sw * m.bound or (gap[-1] < 0 and any(s for _, s in _roots(f, grid, gap)))):
             break
         points = sb + decade
-        grid, gap = np.concatenate([grid, points]), np.concatenate([gap, m.length_f(points, sw, sb) - points])
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = m.length_f(points, sw, sb)
+        grid, gap = np.concatenate([grid, points]), np.concatenate([gap, values - points])
     if np.all(np.abs(gap) <= 1e-12 * np.maximum(grid, 1e-300)):
         return None, None  # every q is a fixed point
     roots = _roots(f, grid, gap)
-    stable, unstable = [], []
-    for q in roots:
-        slope = float(m.chi_parallel_f(q, sw, sb))
-        # a marginal q* = 0 (χ_∥ = 1, e.g. tanh at σ_w² = 1, σ_b² = 0) attracts when the map lies below q above it
-        above = q + 1e-6
-        attracting = abs(slope) < 1 or (abs(slope - 1) <= _CRITICAL and f(above) < 0)
-        (stable if attracting else unstable).append(q)
-    return stable, unstable
+    return [q for q, s in roots if s], [q for q, s in roots if not s]
 
 
 def _correlation_fixed_point(m, q, sw, sb, chi_1):
@@ -248,13 +260,11 @@ def _correlation_fixed_point(m, q, sw, sb, chi_1):
         return 1.0, chi_1
     gap = m.correlation_f(q, _RHOS, sw, sb) - _RHOS
     f = lambda c: float(m.correlation_f(q, c, sw, sb)) - c  # noqa: E731
-    down = np.nonzero((gap[:-1] > 0) & (gap[1:] <= 0))[0]
-    if not down.size:
+    stable = [c for c, falling in _roots(f, _RHOS[:-1], gap[:-1]) if falling]
+    if not stable:
         raise ValueError(f"no stable correlation fixed point below c = 1 at q* = {q:.6g} although chi_1 = "
                          f"{chi_1:.6g} > 1")
-    i = down[-1]
-    c = float(_RHOS[i + 1]) if gap[i + 1] == 0 else brentq(f, _RHOS[i], _RHOS[i + 1], xtol=1e-15, rtol=1e-15)
-    return c, float(m.chi_c_f(q, c, sw, sb))
+    return stable[-1], float(m.chi_c_f(q, stable[-1], sw, sb))
 
 
 def _one(m, sw, sb, q, note):
@@ -344,7 +354,7 @@ def order_chaos_line(activation, sigma_b2):
     grid, bias = _critical_variances(m, float(arr.max()))
     h = lambda q, target: float(q - m.phi2_f(q) / m.dphi2_f(q)) - target  # noqa: E731
     for index, target in np.ndenumerate(arr):
-        roots = _roots(h, grid, bias - target, target)
+        roots = [r for r, _ in _roots(h, grid, bias - target, target)]
         roots = [r for r in roots if float(m.chi_parallel_f(r, 1 / float(m.dphi2_f(r)), target)) < 1 + _CRITICAL]
         if len(roots) != 1:
             what = "no" if not roots else f"{len(roots)} ({', '.join(f'q* = {r:.6g}' for r in roots)})"
@@ -386,3 +396,37 @@ def phase_diagram(activation, sigma_w2=None, sigma_b2=None, fig=None):
     ax.set_title(f"{act.name}: depth scale of correlations")
     ax.legend(loc="lower left")
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# theory derive signal
+# --------------------------------------------------------------------------------------------------------------
+
+from .derive import Option, _number, topic  # noqa: E402  (the registry is only needed from here on)
+
+
+def _float(value):
+    return sp.oo if np.isinf(value) else sp.Float(value, 10)
+
+
+@topic("signal", "signal propagation: the fixed point q*, chi_1 and the critical sigma_w^2 at a bias variance",
+       Option("activation", "tanh", "activation name or spec, e.g. tanh, erf, relu"),
+       Option("sigma_b2", sp.Rational(1, 20), "bias variance (a number)", _number),
+       Option("sigma_w2", None, "weight variance (a number; default: the critical one)", _number),
+       Option("maps", False, "print the length and correlation maps and the formulas of chi and xi too", None))
+def _derive_signal(activation, sigma_b2, sigma_w2, maps):
+    sb = float(sigma_b2)
+    critical = order_chaos_line(activation, sb)
+    sw = critical if sigma_w2 is None else float(sigma_w2)
+    theory = signal_propagation(activation, sw, sb)
+    if isinstance(theory, tuple):
+        raise ValueError(f"{len(theory)} stable fixed points at sigma_w2 = {sw:g}, sigma_b2 = {sb:g}; use the Python "
+                         "API with q=")
+    out = [sp.Eq(_SW_CRITICAL, _float(critical), evaluate=False),
+           sp.Eq(_sw, _float(sw), evaluate=False), sp.Eq(_sb, sigma_b2, evaluate=False),
+           sp.Eq(_Q_STAR, _float(theory.q_star), evaluate=False), sp.Eq(_C_STAR, _float(theory.c_star), evaluate=False),
+           sp.Eq(_CHI_1, _float(theory.chi_1), evaluate=False),
+           sp.Eq(_CHI_PAR, _float(theory.chi_parallel), evaluate=False),
+           sp.Eq(_XI_Q, _float(theory.xi_q), evaluate=False), sp.Eq(_XI_C, _float(theory.xi_c), evaluate=False),
+           sp.Eq(sp.Symbol("phase"), sp.Symbol(theory.phase), evaluate=False)]
+    return (theory.equations + out) if maps else out
