@@ -49,7 +49,9 @@ _CRITICAL = 1e-9
 #: activations without a closed form, whose quadrature at q > 10 is a trapezoidal rule), scanned only when needed.
 _DECADES = (np.concatenate([[0.0], np.geomspace(1e-8, 10, 181)]), np.geomspace(10, 100, 21)[1:],
             np.geomspace(100, Q_MAX, 21)[1:])
-_RHOS = np.linspace(-1.0, 1.0, 201)
+#: The scan for correlation fixed points below 1: steps of 0.01, then geometric towards 1 (near the critical line
+#: c* = 1 - O(χ₁ - 1)).
+_RHOS = np.concatenate([np.linspace(-1.0, 0.9, 191), 1 - np.geomspace(0.1, 1e-7, 61)[1:]])
 
 
 
@@ -231,6 +233,7 @@ def _roots(f, grid, gap, *args):
     return roots
 
 
+@lru_cache(maxsize=256)
 def _length_fixed_points(m, sw, sb):
     """The stable and unstable fixed points of the length map in [σ_b², Q_MAX], by a scan and brentq; a fixed
     point is stable when the map crosses the diagonal from above (q^{l+1} > q^l below it, < above it).
@@ -249,7 +252,7 @@ def _length_fixed_points(m, sw, sb):
     if np.all(np.abs(gap) <= 1e-12 * np.maximum(grid, 1e-300)):
         return None, None  # every q is a fixed point
     roots = _roots(f, grid, gap)
-    return [q for q, s in roots if s], [q for q, s in roots if not s]
+    return tuple(q for q, s in roots if s), tuple(q for q, s in roots if not s)
 
 
 def _correlation_fixed_point(m, q, sw, sb, chi_1):
@@ -260,7 +263,7 @@ def _correlation_fixed_point(m, q, sw, sb, chi_1):
         return 1.0, chi_1
     gap = m.correlation_f(q, _RHOS, sw, sb) - _RHOS
     f = lambda c: float(m.correlation_f(q, c, sw, sb)) - c  # noqa: E731
-    stable = [c for c, falling in _roots(f, _RHOS[:-1], gap[:-1]) if falling]
+    stable = [c for c, falling in _roots(f, _RHOS, gap) if falling]
     if not stable:
         raise ValueError(f"no stable correlation fixed point below c = 1 at q* = {q:.6g} although chi_1 = "
                          f"{chi_1:.6g} > 1")

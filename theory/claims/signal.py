@@ -137,19 +137,27 @@ def _depth_scale_plot(sides):
 def _depth_scale(seed, size):
     sides = {side: _side(side, seed, size) for side in SIDES}
     names = list(SIDES)
-    predicted = np.array([sides[s][0].xi_c for s in names])
-    measured = np.array([1 / sides[s][4] for s in names])
-    se = np.array([sides[s][5] / sides[s][4] ** 2 for s in names])  # delta method: SE(1/λ) = SE(λ)/λ²
-    bias = np.abs(np.array([1 / sides[s][6] for s in names]) - predicted)  # the infinite-width transient
-    xi_q = np.array([sides[s][0].xi_q for s in names])
-    chi_1 = np.array([-1 / np.log(1 / sides[s][0].chi_1) if sides[s][0].chi_1 > 1 else sides[s][0].xi_c
-                      for s in names])
-    return compare_all(predicted, measured, se, bias=bias, shown=1, what="sides of the critical line",
+    theories = [sides[s][0] for s in names]
+    rates, rate_se, transient = (np.array([sides[s][k] for s in names]) for k in (4, 5, 6))
+    return depth_scale_result(theories, 1 / rates, rate_se / rates**2,  # delta method: SE(1/λ) = SE(λ)/λ²
+                              np.abs(1 / transient - [t.xi_c for t in theories]),
+                              data={"sigma_w2": [SIDES[s] for s in names], "width": sides["chaotic"][7]},
+                              plot=_depth_scale_plot(sides))
+
+
+def depth_scale_result(theories, measured, se, bias, **extra):
+    """The criterion of ``signal.depth_scale``: the measured depth scales (one per :class:`SignalPropagation` in
+    ``theories``) against ξ_c within z SE + ``bias`` (the transient of the fit), excluding the rivals ξ_q and
+    1/|log χ₁| (χ₁ at c = 1 in place of χ_c at c*; the same as ξ_c in the ordered phase)."""
+    predicted = np.array([t.xi_c for t in theories])
+    xi_q = np.array([t.xi_q for t in theories])
+    slope_at_one = np.array([1 / abs(np.log(t.chi_1)) if t.chi_1 > 1 else t.xi_c for t in theories])
+    data = {"xi_c": predicted, "measured": np.asarray(measured), "se": np.asarray(se), "bias": np.asarray(bias),
+            **extra.pop("data", {})}
+    return compare_all(predicted, measured, se, bias=bias, shown=len(theories) - 1, what="sides of the critical line",
                        rivals={"ξ_q (the length map's depth scale)": xi_q,
-                               "1/|log χ₁| (the slope at c = 1, not at c*)": chi_1},
-                       data={"sigma_w2": [SIDES[s] for s in names], "xi_c": predicted, "measured": measured,
-                             "se": se, "bias": bias, "width": sides["chaotic"][7]},
-                       plot=_depth_scale_plot(sides))
+                               "1/|log χ₁| (the slope at c = 1, not at c*)": slope_at_one},
+                       data=data, **extra)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -211,17 +219,25 @@ def _critical_plot(sw, l, D, seqs, width):
        SOURCE,
        lambda: sp.Eq(_CHI_1, maps(ACTIVATION).chi_1.xreplace({q11: sp.Symbol("q^*", positive=True)}), evaluate=False))
 def _critical_line(seed, size):
-    sw, theory, l, D, seqs, (rate, rate_se), (exponent, exponent_se), predicted, width = _critical(seed, size)
-    ordered = signal_propagation(ACTIVATION, 0.9 * sw, SIGMA_B2)
-    chaotic = signal_propagation(ACTIVATION, 1.1 * sw, SIGMA_B2)
-    power = compare(predicted[1.0][1], exponent, exponent_se,
-                    rivals={f"ordered, σ_w² = {0.9 * sw:.4g} (same fit)": predicted[0.9][1],
-                            f"chaotic, σ_w² = {1.1 * sw:.4g} (same fit)": predicted[1.1][1],
+    sw, theory, l, D, seqs, rate, exponent, predicted, width = _critical(seed, size)
+    return critical_result(sw, rate, exponent, predicted,
+                           data={"sigma_w2": sw, "q_star": theory.q_star, "rate": rate, "exponent": exponent,
+                                 "predicted": predicted, "width": width},
+                           plot=_critical_plot(sw, l, D, seqs, width))
+
+
+def critical_result(sigma_w2, rate, exponent, predicted, **extra):
+    """The criteria of ``signal.critical_line``: the measured (exponent, SE) of 1/(1 - c^l) - 1/(1 - c^0) in l
+    and (rate, SE) of the exponential fit of 1 - c^l against ``predicted`` {f: (rate, exponent)}, the same fits of
+    the infinite-width sequences at f σ_w² (f = 1 the prediction; 0.9, 1.1 the rivals of the exponent), and the
+    rates 1/ξ_c at 0.9 σ_w² (ordered) and 1.1 σ_w² (chaotic) as the rivals of the rate."""
+    ordered = signal_propagation(ACTIVATION, 0.9 * sigma_w2, SIGMA_B2)
+    chaotic = signal_propagation(ACTIVATION, 1.1 * sigma_w2, SIGMA_B2)
+    power = compare(predicted[1.0][1], *exponent,
+                    rivals={f"ordered, σ_w² = {0.9 * sigma_w2:.4g} (same fit)": predicted[0.9][1],
+                            f"chaotic, σ_w² = {1.1 * sigma_w2:.4g} (same fit)": predicted[1.1][1],
                             "1 - c ~ l^-2 (as for ReLU)": 2.0})
-    exponential = compare(predicted[1.0][0], rate, rate_se,
-                          rivals={f"ordered rate 1/ξ_c at σ_w² = {0.9 * sw:.4g}": 1 / ordered.xi_c,
-                                  f"chaotic rate 1/ξ_c at σ_w² = {1.1 * sw:.4g}": 1 / chaotic.xi_c})
-    return combine(power, exponential,
-                   data={"sigma_w2": sw, "q_star": theory.q_star, "rate": rate, "rate_se": rate_se,
-                         "exponent": exponent, "exponent_se": exponent_se, "predicted": predicted, "width": width},
-                   plot=_critical_plot(sw, l, D, seqs, width))
+    exponential = compare(predicted[1.0][0], *rate,
+                          rivals={f"ordered rate 1/ξ_c at σ_w² = {0.9 * sigma_w2:.4g}": 1 / ordered.xi_c,
+                                  f"chaotic rate 1/ξ_c at σ_w² = {1.1 * sigma_w2:.4g}": 1 / chaotic.xi_c})
+    return combine(power, exponential, **extra)
