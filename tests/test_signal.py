@@ -193,3 +193,52 @@ def test_cli_prints_the_critical_line_and_the_fixed_point(capsys):
     out = capsys.readouterr().out
     assert "σ_w,c² = 0.785398163" in out and "q* = 0" in out and "phase = critical" in out  # π/4, K* = 0
     assert main(["derive", "signal", "--activation", "relu", "--sigma-b2", "0.1"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The claims' criteria on synthetic measurements
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_the_rate_estimator_recovers_a_geometric_decay():
+    """Synthetic networks D_i^l = A e^{-λl}(1 + 0.05 ε_il): the bootstrapped rate covers λ within 4 SE."""
+    from theory.claims import bootstrap
+    from theory.claims.signal import _rate, _weights
+
+    rng = np.random.default_rng(7)
+    l, lam = np.arange(1, 21, dtype=float), 1 / 6.0
+    D = 0.4 * np.exp(-lam * l) * (1 + 0.05 * rng.standard_normal((500, l.size)))
+    rate, se = bootstrap(D, _rate(l, _weights(D)), 3)
+    assert abs(rate - lam) < 4 * se and se < 0.01 * lam
+
+
+def _sides():
+    from theory.claims.signal import ACTIVATION, SIDES, SIGMA_B2
+
+    return [theory.signal_propagation(ACTIVATION, sw, SIGMA_B2) for sw in SIDES.values()]
+
+
+def test_depth_scale_rejects_its_rivals_and_a_prediction_off_by_ten_percent():
+    from theory.claims.signal import depth_scale_result
+
+    sides = _sides()
+    xi_c, xi_q = np.array([s.xi_c for s in sides]), np.array([s.xi_q for s in sides])
+    se, bias = 0.01 * xi_c, np.zeros(2)
+    assert depth_scale_result(sides, xi_c, se, bias).verdict == "holds"
+    assert depth_scale_result(sides, xi_q, se, bias).verdict == "fails"  # the rival ξ_q is what was measured
+    slope_at_one = 1 / abs(np.log(sides[1].chi_1))  # the chaotic side measured at χ₁'s rate
+    assert depth_scale_result(sides, [xi_c[0], slope_at_one], se, bias).verdict == "fails"
+    assert depth_scale_result(sides, 1.1 * xi_c, se, bias).verdict == "fails"
+
+
+def test_critical_line_rejects_exponential_decay():
+    from theory.claims.signal import critical_result
+
+    sw = theory.order_chaos_line("tanh", 0.05)
+    predicted = {0.9: (0.050, 1.88), 1.0: (0.024, 1.06), 1.1: (0.010, 0.63)}  # (rate, exponent) of each sequence
+    good = critical_result(sw, (0.024, 2e-4), (1.06, 0.01), predicted)
+    assert good.verdict == "holds"
+    ordered_rate = 1 / theory.signal_propagation("tanh", 0.9 * sw, 0.05).xi_c
+    assert critical_result(sw, (ordered_rate, 2e-4), (1.06, 0.01), predicted).verdict == "fails"
+    assert critical_result(sw, (0.024, 2e-4), (1.88, 0.01), predicted).verdict == "fails"
+    assert critical_result(sw, (0.024, 2e-4), (1.1 * 1.06, 0.01), predicted).verdict == "fails"
