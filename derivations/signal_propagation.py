@@ -115,7 +115,7 @@ results["signal.depth_scale"].figure()
 results["signal.critical_line"].figure()
 
 # %% [markdown]
-# **Closing note** (default size: width 2000, 1500 networks a side; seeds 0 to 4). Critical $\sigma_w^2$ for tanh:
+# **Closing note** (default size: width 2000 and 2000 networks on the chaotic side, 1000 and 500 on the ordered side). Critical $\sigma_w^2$ for tanh:
 # 1.424205 at $\sigma_b^2 = 0.01$, 1.760955 at 0.05, 1.986073 at 0.1, 2.505127 at 0.3 (1 at 0; erf: $\pi/4$ at 0,
 # 1.375839 at 0.05). Depth scales at $\sigma_b^2 = 0.05$, seed 0: ordered ($\sigma_w^2 = 1.2$) $\xi_c = 5.945$
 # predicted, $5.927 \pm 0.011$ measured (the fit's transient on the infinite-width sequence: 0.017); chaotic

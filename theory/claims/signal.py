@@ -96,7 +96,7 @@ def _side(side, seed, size):
     if side == "ordered":  # the deviation shrinks with its noise (c = 1 is exact): a smaller ensemble suffices
         width, networks = sized(size, 300, 1000, 2000), sized(size, 200, 500, 2000)
     else:
-        width, networks = sized(size, 500, 2000, 4000), sized(size, 300, 1500, 4000)
+        width, networks = sized(size, 500, 2000, 4000), sized(size, 300, 2000, 4000)
     if side == "ordered":  # c* = 1: D = 1 - ĉ(x₀, x₁) from 1 - δ
         starts = (1 - delta,)
     else:  # D = ĉ(x₀, x₁) - ĉ(x₀, x₂) from c* + δ and c* - δ
