@@ -186,6 +186,8 @@ def test_phase_diagram_is_a_figure():
     pytest.importorskip("matplotlib")
     fig = theory.phase_diagram("erf", sigma_w2=[1.0, 2.0, 3.0], sigma_b2=[0.0, 0.1, 0.2])
     assert type(fig).__name__ == "Figure" and fig.axes and fig.axes[0].get_xlabel() == r"$\sigma_w^2$"
+    fig = theory.phase_diagram("relu", sigma_w2=[1.0, 1.5, 2.5], sigma_b2=[0.0, 0.1])  # no fixed point beyond 2
+    assert fig.axes[0].get_title().startswith("relu")
 
 
 def test_cli_prints_the_critical_line_and_the_fixed_point(capsys):

@@ -275,8 +275,6 @@ def _correlation_fixed_point(m, q, sw, sb, chi_1):
 def _one(m, sw, sb, q, note):
     chi_1 = float(m.chi_1_f(q, sw, sb))
     chi_par = float(m.chi_parallel_f(q, sw, sb))
-    if q == 0:
-        chi_par = float(m.chi_parallel_f(0.0, sw, sb))
     c, chi_c = _correlation_fixed_point(m, q, sw, sb, chi_1)
     return SignalPropagation(m.activation, sw, sb, q, c, chi_1, chi_par, chi_c, note)
 
@@ -384,7 +382,17 @@ def phase_diagram(activation, sigma_w2=None, sigma_b2=None, fig=None):
     if sw.ndim != 1 or sb.ndim != 1 or sw.size < 2 or sb.size < 2:
         raise ValueError("sigma_w2, sigma_b2: expected 1-D grids of at least two values each")
     act = maps(activation).activation
-    xi = np.array([[signal_propagation(act, w, b).xi_c for w in sw] for b in sb])
+
+    def xi_c(w, b):  # blank where no single stable fixed point exists (e.g. ReLU beyond σ_w² = 2)
+        try:
+            s = signal_propagation(act, w, b)
+        except ValueError:
+            return np.nan
+        return np.nan if isinstance(s, tuple) else s.xi_c
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xi = np.array([[xi_c(w, b) for w in sw] for b in sb])
     fig = Figure(figsize=(6, 4.2), layout="constrained") if fig is None else fig
     ax = fig.add_subplot()
     log_xi = np.log10(np.where(np.isfinite(xi), xi, np.nan))  # contours interpolate log ξ_c, which varies smoothly
@@ -392,15 +400,22 @@ def phase_diagram(activation, sigma_w2=None, sigma_b2=None, fig=None):
     filled = ax.contourf(sw, sb, log_xi, levels=levels, cmap="viridis")
     fig.colorbar(filled, ax=ax, label=r"$\xi_c$ (layers)", format=FuncFormatter(lambda v, _: f"{10 ** v:.3g}"))
     ax.contour(sw, sb, log_xi, levels=levels, colors="white", linewidths=0.4)
-    line = np.linspace(sb.min(), sb.max(), 40)
-    ax.plot(order_chaos_line(act, line), line, color="red", lw=2, label=r"critical line $\chi_1 = 1$")
+    line = []
+    for b in np.linspace(sb.min(), sb.max(), 40):
+        try:
+            line.append((order_chaos_line(act, b), b))
+        except ValueError:  # no critical σ_w² at this σ_b² (e.g. ReLU at σ_b² > 0)
+            continue
+    if line:
+        ax.plot(*np.transpose(line), color="red", lw=2, label=r"critical line $\chi_1 = 1$")
     ax.set_xlim(sw.min(), sw.max())
     ax.set_xlabel(r"$\sigma_w^2$")
     ax.set_ylabel(r"$\sigma_b^2$")
     ax.text(0.05, 0.9, "ordered", transform=ax.transAxes, color="white")
     ax.text(0.8, 0.1, "chaotic", transform=ax.transAxes, color="white")
     ax.set_title(f"{act.name}: depth scale of correlations")
-    ax.legend(loc="lower left")
+    if line:
+        ax.legend(loc="lower left")
     return fig
 
 
