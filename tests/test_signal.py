@@ -11,7 +11,6 @@ import sympy as sp
 from scipy.optimize import brentq
 
 import theory
-from theory import signal
 from theory.cli import main
 from theory.symbols import sigma_b2, sigma_w2, z
 
