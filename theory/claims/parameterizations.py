@@ -359,7 +359,7 @@ def _sp_lr_shift(seed, size):
     # slope over 128..2048 comes out a little above -1 (-0.88 to -0.93 on seeds 0-3) and can bend (χ²/dof up to 5):
     # the bend scales the slope's SE (a fitted 1/n correction instead widened the interval to include 0)
     exempt = ("the optimum approaches the edge's n^-1 from a noise-limited optimum at narrow widths; at n <= 2048 "
-              "the interval (about ±0.45) excludes the rival 0 but cannot resolve ±0.1")
+              "the interval (±0.2 to ±0.45 on seeds 0-3) excludes the rival 0 but cannot resolve ±0.1")
     result, opt = _optimal_lr(sweep, float(SP(1).max_lr_exponent()), {"no shift (transfer)": 0.0},
                               "SP-SGD optimal lr", exempt)
     return result.replace(data={"widths": sweep.widths, "log2_lr": opt.log2_lr, "se": opt.se, "loss": opt.loss},
