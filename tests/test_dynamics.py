@@ -173,6 +173,61 @@ def test_a_network_linear_in_its_parameters_follows_the_empirical_ntk_solution()
         np.testing.assert_allclose(got, np.concatenate([run.f_train[:, e], run.f_test[:, e]], axis=1), atol=1e-11)
 
 
+@pytest.mark.parametrize("features, rank", [(7, 4), (3, 3), (7, 2)])
+def test_the_parameter_solution_is_gradient_flow_of_a_linear_model(features, rank):
+    """f(x) = φ(x)·θ: the flow θ' = -(η/D) Φᵀ(Φθ - Y) solved in parameter space by the P x P matrix exponential
+    equals -Φᵀ Θ^{-1}(I - e^{-ηΘt/D})(f_0 - Y) with Θ = ΦΦᵀ (D x D), also for P < D and a rank-deficient Φ."""
+    rng = np.random.default_rng(features + rank)
+    Dn, lr = 4, 0.7
+    Phi = rng.standard_normal((Dn, rank)) @ rng.standard_normal((rank, features))  # rank <= min(D, P)
+    theta0, Y = rng.standard_normal(features), rng.standard_normal(Dn)
+    A, b = -lr / Dn * Phi.T @ Phi, lr / Dn * Phi.T @ Y
+    generator = np.zeros((features + 1, features + 1))
+    generator[:features, :features], generator[:features, features] = A, b
+    dyn = MSEDynamics(Phi @ Phi.T, Y, lr)
+    times = np.array([0.0, 0.5, 3.0, 40.0])
+    got = dyn.parameter_change(times, Phi, Phi @ theta0)
+    for time_, change in zip(times, got):
+        exact = scipy.linalg.expm(generator * time_) @ np.append(theta0, 1.0)
+        np.testing.assert_allclose(change, exact[:features] - theta0, atol=1e-11)
+        assert np.linalg.matrix_rank(np.vstack([Phi, change]), tol=1e-9) == np.linalg.matrix_rank(Phi, tol=1e-9)
+
+
+def test_the_parameter_solution_of_gradient_descent_is_real_training_of_a_network_linear_in_theta():
+    """Depth 0 (identity, no hidden layer) is linear in θ: theory.montecarlo.train's parameters after t steps equal
+    θ_0 + J^T c_t, J assembled from MLP.grads (one backward pass per training point), at several steps."""
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((5, 3)), rng.standard_normal((5, 1))
+    mlp = MLP(3, (), "identity", sigma_w2=1.3, sigma_b2=0.4)
+    params = mlp.init(1, networks=2)
+    ntk, f0 = mlp.ntk(params, X), mlp.apply(params, X)
+
+    def flat(ps):
+        return np.concatenate([p.reshape(p.shape[0], -1) for pair in ps for p in pair], axis=1)
+
+    J = np.stack([flat(mlp.grads(params, X, np.eye(5)[None, :, a, None].repeat(2, 0))) for a in range(5)], axis=1)
+    for steps in (1, 7, 25):
+        run = train(mlp, params, X, Y, lr=0.9, steps=steps)
+        for e in range(2):
+            dyn = MSEDynamics(ntk[e], Y[:, 0], 0.9, discrete=True)
+            np.testing.assert_allclose(dyn.parameter_change(steps, J[e], f0[e, :, 0]),
+                                       flat(run.params)[e] - flat(params)[e], atol=1e-11)
+            c = dyn.parameter_coefficients(steps, f0[e, :, 0])  # the same through MLP.grads
+            np.testing.assert_allclose(flat(mlp.grads([(W[e:e + 1], b[e:e + 1]) for W, b in params], X,
+                                                      c[None, :, None]))[0], flat(run.params)[e] - flat(params)[e],
+                                       atol=1e-11)
+
+
+def test_the_parameter_solution_is_stated_symbolically():
+    eq = equations()[-1]
+    from theory.latex import latex
+
+    assert latex(eq).startswith(r"\theta_t - \theta_0 = - \nabla_\theta f_0(X)^{T} \Theta^{-1}")
+    assert "(1 - Theta*eta/D)**t" in str(equations(True)[-1].rhs)
+    with pytest.raises(ValueError, match="jacobian"):
+        MSEDynamics(np.eye(2), [0.0, 1.0]).parameter_change(1.0, np.ones((3, 4)), [0.0, 0.0])
+
+
 def test_limits_at_infinite_time_are_kernel_regression_and_ridge_regression():
     K, theta = _kernels(5)
     (T, Tx, Txx), (Kt, Kx, Kxx) = _split(theta), _split(K)
