@@ -41,7 +41,7 @@ from .numeric import lambdify, lambdify_mpmath
 __all__ = ["alpha", "beta", "D", "P", "S", "kappa", "k", "d", "i",
            "power_law_spectrum", "tail_sum", "deterministic_equivalent", "power_law_limit", "spectral_loss", "student_teacher_loss",
            "fit_power_law", "PowerLawFit",
-           "multiplicity", "legendre", "legendre_recurrence", "funk_hecke", "kernel_spectrum", "KernelSpectrum", "implied_exponent",
+           "multiplicity", "legendre", "legendre_recurrence", "zonal_harmonic", "funk_hecke", "kernel_spectrum", "KernelSpectrum", "implied_exponent",
            "sphere_kernel", "nearest_neighbour_distance", "interpolation_exponent"]
 
 #: Spectral exponent α (λ_i ∝ i^{-(1+α)}), eigenvalue decay β (μ_k ∝ k^{-β}), data D, parameters P, teacher
@@ -303,6 +303,25 @@ def _angular_parts():
     in_theta = (weight / legendre()).xreplace({_t: sp.cos(_theta)}).xreplace({1 - sp.cos(_theta) ** 2:
                                                                              sp.sin(_theta) ** 2})
     return c_d, sp.powsimp(in_theta * sp.sin(_theta))
+
+
+def zonal_harmonic(degree, dim, X, direction):
+    """Y(x) = √N(d, k) P_k^{(d)}(u·x/|x|), the degree-k spherical harmonic on S^{d-1} symmetric about the unit vector
+    u = ``direction``, normalized to E[Y²] = 1 under the uniform measure (E[P_k^{(d)}(u·x)²] = 1/N(d, k)); rows of
+    ``X`` (N, d) are points of any nonzero norm. Harmonics of different degrees are orthogonal.
+    """
+    dim = _validate.count(dim, "dim", 3)
+    degree = _validate.count(degree, "degree")
+    X = np.asarray(X, dtype=np.float64)
+    u = np.asarray(direction, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != dim or u.shape != (dim,):
+        raise ValueError(f"X, direction: expected points of shape (N, {dim}) and a vector of shape ({dim},), "
+                         f"got {X.shape} and {u.shape}")
+    norms, size = np.linalg.norm(X, axis=1), np.linalg.norm(u)
+    if np.any(norms == 0) or size == 0 or not np.all(np.isfinite(X)) or not np.isfinite(size):
+        raise ValueError("X, direction: expected finite nonzero points and a finite nonzero direction")
+    t = np.clip(X @ u / (norms * size), -1.0, 1.0)
+    return lambdify((k, d, _t), sp.sqrt(multiplicity()) * legendre())(degree, dim, t)
 
 
 def sphere_kernel(theta, activation="relu", depth=1, kind="ntk", sigma_w2=2.0, sigma_b2=0.0):
