@@ -442,7 +442,8 @@ def test_the_claims_are_registered_with_statements_and_predictions():
     ids = {i for i in registry() if i.startswith("dynamics.")}
     assert ids == {"dynamics.trajectory_mean", "dynamics.trajectory_variance", "dynamics.lazy.parameters",
                    "dynamics.lazy.ntk", "dynamics.lazy.nngp", "dynamics.hierarchy", "dynamics.linearization",
-                   "dynamics.quadratic_model", "dynamics.mean_field"}
+                   "dynamics.quadratic_model", "dynamics.mean_field", "dynamics.spectral_bias",
+                   "dynamics.parameter_solution"}
     for i in ids:
         c = registry()[i]
         assert c.statement.endswith(".") and isinstance(c.prediction(), sp.Basic)
@@ -456,3 +457,84 @@ def test_the_derive_topic_prints_the_solution(capsys):
     assert r"\Theta(x, X) \Theta^{-1} \left(\mathbb{I} - e^{- \frac{\eta t {\Theta}}{D}}\right)" in out
     main(["derive", "ntk-dynamics", "--discrete"])
     assert "2⋅D" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Spectral bias and the parameter-space solution: the claims' measurements and criteria
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_zonal_harmonics_are_orthonormal_and_peak_on_their_axis():
+    """A product rule (20 Gauss-Legendre heights x 40 azimuths on S^2) is exact for polynomials of degree <= 8 in x."""
+    from theory import scaling as sc
+
+    heights, weights = np.polynomial.legendre.leggauss(20)
+    azimuth = np.arange(40) * 2 * np.pi / 40
+    h, a = np.meshgrid(heights, azimuth, indexing="ij")
+    radius = np.sqrt(1 - h**2)
+    X = 2.5 * np.stack([radius * np.cos(a), radius * np.sin(a), h], axis=-1).reshape(-1, 3)  # any norm
+    w = np.repeat(weights / 2, 40) / 40
+    axes = np.random.default_rng(3).standard_normal((3, 3))
+    Y = np.stack([sc.zonal_harmonic(k_, 3, X, u) for k_, u in zip((1, 2, 4), axes)], axis=1)
+    np.testing.assert_allclose((Y * w[:, None]).T @ Y, np.eye(3), atol=1e-13)
+    assert sc.zonal_harmonic(4, 3, axes[2:], axes[2])[0] == pytest.approx(3.0)  # √N(3, 4) = √9 at the pole
+    with pytest.raises(ValueError, match="direction"):
+        sc.zonal_harmonic(2, 3, X, np.zeros(3))
+
+
+def test_fitted_rates_recover_exact_exponentials_in_their_windows():
+    steps = np.arange(30.0)
+    rates = np.array([1.1, 0.17, 0.0105])
+    amplitudes = -np.exp(-rates[:, None, None] * steps[None, :, None]) * np.array([1.0, 2.0])  # two "networks"
+    np.testing.assert_allclose(claims_dynamics._fitted_rates(amplitudes, steps, rates), rates[:, None] * [1, 1],
+                               rtol=1e-12)
+
+
+def test_spectral_bias_criterion_accepts_the_kernel_and_rejects_equal_rates_and_a_10_percent_shift():
+    """The infinite-width kernel's descent on the same inputs, as synthetic "networks" with a 1 % standard error:
+    the Funk-Hecke rates hold, the rival (one rate for all degrees) is excluded, and so are the rates x0.9, x1.1."""
+    from theory.claims.base import compare_all
+
+    X, harmonics, Y, mu, lr, dyn = claims_dynamics._bias_setup()
+    predicted = claims_dynamics._bias_rates(mu, lr)
+    steps = np.arange(int(np.ceil(claims_dynamics.BIAS_WINDOW / predicted.min())) + 1)
+    amplitudes = claims_dynamics._degree_amplitudes(dyn.predict(steps) - Y[:, 0], harmonics)[..., None]
+    kernel = claims_dynamics._fitted_rates(amplitudes, steps, predicted)[:, 0]
+    assert np.all(np.abs(kernel / predicted - 1) < 0.01)  # the Fibonacci design integrates to ~0.5 %
+    equal = np.full(3, np.exp(np.mean(np.log(predicted))))
+    good = compare_all(predicted, kernel, 0.01 * kernel, rivals={"equal rates": equal})
+    assert good.verdict == "holds"
+    assert compare_all(predicted, equal, 0.01 * equal).verdict == "fails"
+    for factor in (0.9, 1.1):
+        assert compare_all(predicted * factor, kernel, 0.01 * kernel).verdict == "fails"
+
+
+@pytest.mark.parametrize("row_exponent, outside_exponent, verdict", [(-1.0, -0.5, "holds"), (-0.5, -0.5, "fails"),
+                                                                     (-1.0, -1.0, "fails")])
+def test_parameter_solution_criteria_on_synthetic_power_laws(row_exponent, outside_exponent, verdict):
+    """Synthetic sweeps with 5 % errors: the claim's criteria accept its exponents (-1 inside the row space, -1/2
+    outside) and reject each rival (-1/2 inside, the issue's -1 outside)."""
+    from theory.claims.base import combine, power_law
+
+    widths = np.array(claims_dynamics._PARAMETER_WIDTHS, float)
+    noise = 1 + 0.05 * np.random.default_rng(7).standard_normal((2, widths.size))
+    inside = power_law(widths, 3 * widths**row_exponent * noise[0], 0.05 * 3 * widths**row_exponent, -1.0,
+                       rivals={"n^-1/2": -0.5})
+    outside = power_law(widths, 2 * widths**outside_exponent * noise[1], 0.05 * 2 * widths**outside_exponent,
+                        -0.5, rivals={"n^-1": -1.0})
+    assert combine(inside, outside).verdict == verdict
+
+
+def test_the_parameter_solution_sweep_measures_what_the_formula_says_for_a_linear_network():
+    """At depth 0 the network is linear in θ: the row-space error is 0 to rounding and nothing moves outside."""
+    X, _, Y = claims_dynamics._data()
+    mlp = MLP(claims_dynamics.DIM, (), "identity", sigma_w2=1.3, sigma_b2=0.4)
+    params = mlp.init(2, networks=2)
+    run = train(mlp, params, X, Y, 0.5, 10)
+    J = claims_dynamics._jacobian(mlp, params, X)
+    moved = claims_dynamics._flat(run.params) - claims_dynamics._flat(params)
+    gram = mlp.ntk(params, X)
+    np.testing.assert_allclose(np.einsum("eap,ebp->eab", J, J), gram, rtol=1e-12)
+    for e in range(2):
+        linear = MSEDynamics(gram[e], Y[:, 0], 0.5, discrete=True).parameter_change(10, J[e], mlp.apply(params, X)[e, :, 0])
+        np.testing.assert_allclose(moved[e], linear, atol=1e-12)

@@ -557,6 +557,10 @@ def _jacobian(mlp, params, X):
     return np.stack(rows, axis=1)
 
 
+#: Widths 64 .. 4096 in steps of √2: many points for the log-log slopes.
+_PARAMETER_WIDTHS = [64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048, 2896, 4096]
+
+
 @lru_cache(maxsize=4)
 def _parameter_sweep(seed, size):
     """Per width, mean and SE over networks of: the row-space error ‖P_J Δθ - Δθ_lin‖/‖Δθ_lin‖ and the fraction
@@ -564,12 +568,11 @@ def _parameter_sweep(seed, size):
     Lee et al.'s formula with the network's own Θ̂ = JJᵀ and f_0."""
     X, _, Y = _data()
     lr = _theory()[2]
-    widths = sized(size, [64, 256, 1024], [64, 128, 256, 512, 1024, 2048, 4096],
-                   [64, 128, 256, 512, 1024, 2048, 4096, 8192])
+    widths = sized(size, [64, 128, 256, 512, 1024], _PARAMETER_WIDTHS, _PARAMETER_WIDTHS + [5793, 8192])
     rows = []
     for width in widths:
         mlp = _mlp(width)
-        count = max(8, int(round(sized(size, 8, 32, 64) * (64 / width) ** 0.25)))
+        count = max(8, int(round(sized(size, 8, 24, 64) * (64 / width) ** 0.25)))
         params = mlp.init(seed_for(seed, "dynamics.parameter_solution", width), count)
         run = train(mlp, params, X, Y, lr, STEPS)
         moved = _flat(run.params) - _flat(params)
@@ -594,10 +597,10 @@ def _parameter_sweep(seed, size):
        "$O(n^{-1/2})$ change.", SOURCE_LEE + "; " + SOURCE_HIERARCHY, lambda: _solved(-1))
 def _parameter_solution(seed, size):
     widths, rows = _parameter_sweep(seed, size)
-    inside = power_law(widths, rows[:, 0], rows[:, 1], -1.0, rivals={"n^-1/2": -0.5}, correction=True,
+    inside = power_law(widths, rows[:, 0], rows[:, 1], -1.0, rivals={"n^-1/2": -0.5},
                        what="exponent of the row-space error")
     outside = power_law(widths, rows[:, 2], rows[:, 3], -0.5, rivals={"n^-1 (only D directions move)": -1.0},
-                        correction=True, what="exponent of the fraction outside the row space")
+                        what="exponent of the fraction outside the row space")
 
     def plot(fig):
         ax = fig.add_subplot()
