@@ -1,6 +1,7 @@
 """The real ``theory`` console script, in a subprocess: verify, derive, derivations, reports that compile."""
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -15,8 +16,13 @@ SCRIPT = pathlib.Path(sys.executable).parent / "theory"
 
 
 def theory(*args, cwd=None, timeout=600):
-    assert SCRIPT.exists(), f"the console script is not installed next to {sys.executable}"
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    """The console script; where the package is not installed (a checkout run with PYTHONPATH), ``python -m theory``
+    from this checkout."""
+    if SCRIPT.exists():
+        return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "theory", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env=env)
 
 
 def test_verify_prints_a_green_table():
@@ -46,8 +52,20 @@ def test_verify_report_writes_markdown_latex_that_compiles_and_figures(tmp_path)
     compile_pdf(tmp_path / "report.tex")
 
 
+def test_verify_perturb_rescores_a_claim_and_says_whether_each_perturbed_prediction_is_rejected():
+    run = theory("verify", "--quick", "--no-progress", "--perturb", "0.1", "scaling.spectrum_decay.ntk")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "every perturbed prediction is rejected" in run.stdout
+    out = json.loads(theory("verify", "--quick", "--no-progress", "--perturb", "0.1", "--json",
+                            "scaling.spectrum_decay.ntk").stdout)
+    (entry,) = out["claims"]
+    assert out["passed"] and entry["rejected"] and [p["change"] for p in entry["perturbations"]] == ["x0.9", "x1.1"]
+    assert all(p["ratio"] > 1 for p in entry["perturbations"])
+
+
 def test_verify_usage_errors_are_one_line_with_exit_code_2():
-    for args in (["verify", "no.such.claim"], ["verify", "--bogus"], ["verify", "--quick", "--full"]):
+    for args in (["verify", "no.such.claim"], ["verify", "--bogus"], ["verify", "--quick", "--full"],
+                 ["verify", "--perturb", "2"], ["verify", "--perturb", "0.1", "--seeds", "0-1", "ntk"]):
         run = theory(*args)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, (args, run.stderr)
 

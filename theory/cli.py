@@ -1,6 +1,7 @@
 """The ``theory`` command: ``verify`` the registered claims, ``derive`` a topic, build the ``derivations``.
 
-Exit codes: 0 success (every selected claim holds), 1 a claim fails, 2 a usage error (one line on stderr).
+Exit codes: 0 success (every selected claim holds; with ``--perturb``, every perturbed prediction is rejected),
+1 a claim fails or is inconclusive (a perturbed prediction is not rejected), 2 a usage error (one line on stderr).
 """
 
 import argparse
@@ -20,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _verify(args):
-    from . import claims, report
+    from . import claims, report, stats
 
     if args.list:
         for c in claims.select(args.patterns):
@@ -30,28 +31,86 @@ def _verify(args):
     seeds = [args.seed] if args.seeds is None else args.seeds
     if args.report and len(seeds) > 1:
         raise ValueError("--report writes the run of one seed: give --seed, not --seeds")
+    if args.perturb is not None and (args.seeds is not None or args.report):
+        raise ValueError("--perturb re-scores the run of one seed: give --seed, not --seeds or --report")
     runs, seconds = _sweep(args, seeds, size)
     if args.seeds is not None:
         return _robustness(runs, size, seconds, args.json)
     outcomes = runs[args.seed]
+    if args.perturb is not None:
+        return _perturbed(outcomes, args.perturb, f"seed {args.seed}, {size} size", args.json)
     header = f"seed {args.seed}, {size} size, {len(outcomes)} claims, {seconds:.0f} s"
     if args.json:
         json.dump({"passed": outcomes.passed, "seed": args.seed, "size": size, "claims": [
             {"id": c.id, "statement": c.statement, "source": c.source, "prediction": r.prediction,
              "estimate": r.estimate, "stderr": r.stderr, "interval": r.interval, "criterion": r.criterion,
-             "passed": r.passed, "seconds": round(s, 3)} for c, r, s in outcomes]}, sys.stdout, indent=1)
+             "verdict": r.verdict, "passed": r.passed, "seconds": round(s, 3)} for c, r, s in outcomes]},
+            sys.stdout, indent=1)
         print()
     else:
         print(outcomes, end="\n\n")
         for c, r, _ in outcomes:
             print(f"{c.id}: {r.criterion}")
-        failed = [c.id for c, r, _ in outcomes if not r.passed]
-        print(f"\n{header}: " + (f"{len(failed)} FAILED ({', '.join(failed)})" if failed else "every claim holds"))
+        failed = [c.id for c, r, _ in outcomes if r.verdict == "fails"]
+        unsure = [c.id for c, r, _ in outcomes if r.verdict == "inconclusive"]
+        print(f"\n{header} (family-wise level {stats.ALPHA:g}): "
+              + "; ".join([f"{len(failed)} FAILED ({', '.join(failed)})"] * bool(failed)
+                          + [f"{len(unsure)} INCONCLUSIVE ({', '.join(unsure)})"] * bool(unsure))
+              + ("every claim holds" if not failed + unsure else ""))
     if args.report:
         md, tex, figures = report.write(args.report, outcomes, header)
         note = report.SKIPPED if figures is None else f"{len(figures)} figures"
         print(f"report: {md}, {tex} ({note})", file=sys.stderr)
     return 0 if outcomes.passed else 1
+
+
+def _perturbed(outcomes, delta, header, as_json):
+    """``--perturb``: every claim's criteria re-scored with the prediction x(1 -+ delta) (exponents shifted) on the
+    same measurements; exit code 0 only if every perturbed prediction is rejected (or exempt with a reason)."""
+    rows = [(c, r, r.perturb(delta)) for c, r, _ in outcomes]
+    ok = {c.id: bool(p) and all(q.rejected for q in p) for c, _, p in rows}
+    if as_json:
+        json.dump({"passed": all(ok.values()), "delta": delta, "claims": [
+            {"id": c.id, "verdict": r.verdict, "rejected": ok[c.id],
+             "perturbations": [{"criterion": q.criterion, "change": q.change, "ratio": q.ratio if q.rescored else None,
+                                "exempt": q.exempt} for q in p]} for c, r, p in rows]}, sys.stdout, indent=1)
+        print()
+        return 0 if all(ok.values()) else 1
+    table = [("claim", "verdict", "worst ratio", "perturbed prediction")]
+    notes = []
+    for c, r, p in rows:
+        ratios = [q.ratio for q in p if q.rescored]
+        worst = f"{min(ratios):.3g}" if ratios else "-"
+        state = "rejected" if ok[c.id] else "NOT rejected" if p else "NOT rejected (no criterion to re-score)"
+        table.append((c.id, r.verdict, worst, state))
+        notes += [f"{c.id}: {q.criterion} {q.change}: |error|/tolerance = {q.ratio:.3g}" for q in p
+                  if q.rescored and not q.rejected]
+        notes += [f"{c.id}: exempt ({q.exempt})" if q.exempt else f"{c.id}: cannot be re-scored ({q.criterion})"
+                  for q in p if not q.rescored]
+    widths = [max(len(t[i]) for t in table) for i in range(4)]
+    for i, row in enumerate(table):
+        print("  ".join(cell.rjust(w) if j == 2 else cell.ljust(w) for j, (cell, w) in enumerate(zip(row, widths)))
+              .rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    if notes:
+        print("\n" + "\n".join(notes))
+    missed = [k for k, v in ok.items() if not v]
+    print(f"\n{header}, predictions x{1 - delta:g} and x{1 + delta:g} (exponents {-delta:+g}/{delta:+g} of their value)"
+          f": " + (f"{len(missed)} claims do NOT reject them ({', '.join(missed)})" if missed
+                   else "every perturbed prediction is rejected"))
+    return 0 if not missed else 1
+
+
+def _fraction(text):
+    """``--perturb``: a relative perturbation in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a relative perturbation in (0, 1), got {text!r}")
+    return value
 
 
 def _sweep(args, seeds, size):
@@ -165,6 +224,9 @@ def _parser():
     size.add_argument("--full", action="store_true", help="large experiments (tighter statistics, slower)")
     verify.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     verify.add_argument("--report", metavar="DIR", help="write report.md, report.tex and figures/ into DIR")
+    verify.add_argument("--perturb", type=_fraction, metavar="DELTA", help="re-score every claim with its predictions "
+                        "x(1 - DELTA) and x(1 + DELTA) (exponents shifted by DELTA of their value) on the same "
+                        "measurements; exit code 0 only if each is rejected")
     verify.add_argument("--list", action="store_true", help="list the selected claims without running them")
     verify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     where = verify.add_mutually_exclusive_group()

@@ -28,9 +28,9 @@ def _figures(outcomes, directory):
 def _markdown(outcomes, figures, header):
     lines = [f"# theory verify: {header}", "", outcomes._repr_markdown_(), "", SKIPPED if figures is None else ""]
     for c, r, _ in outcomes:
+        verdict = r.verdict if r.passed else r.verdict.upper()
         lines += [f"## `{c.id}`", "", c.statement, "", f"*Source:* {c.source}", "", "*Prediction:*", "",
-                  f"$$ {tex.latex(c.prediction())} $$", "", f"*Criterion:* {r.criterion} — **{'holds' if r.passed else 'FAILS'}**",
-                  ""]
+                  f"$$ {tex.latex(c.prediction())} $$", "", f"*Criterion:* {r.criterion} — **{verdict}**", ""]
         if figures and c.id in figures:
             lines += [f"![{c.id}](figures/{c.id}.png)", ""]
     return "\n".join(lines)

@@ -22,7 +22,8 @@ eigenvalues fall like i^{-β/(d-1)}, i.e. α = β/(d-1) - 1 (:func:`implied_expo
 (:func:`nearest_neighbour_distance`, exact on a flat torus), hence an MSE ∝ D^{-4/d} for a piecewise-linear
 interpolant (error ∝ h² |∇²f|).
 
-:func:`fit_power_law` fits L = C₀ x^{-α} + C_∞ (or C₀ x^{-α}) with a profile-likelihood confidence interval.
+:func:`fit_power_law` (from :mod:`theory.stats`) fits L = C₀ x^{-α} + C_∞ (or C₀ x^{-α}) with a profile-likelihood
+confidence interval.
 """
 
 from functools import lru_cache
@@ -30,13 +31,13 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
-import scipy.stats
 import sympy as sp
 
 from . import _validate
 from .derive import Option, topic
 from .kernels import nngp_ntk
 from .numeric import lambdify, lambdify_mpmath
+from .stats import PowerLawFit, fit_power_law
 
 __all__ = ["alpha", "beta", "D", "P", "S", "kappa", "k", "d", "i",
            "power_law_spectrum", "tail_sum", "deterministic_equivalent", "power_law_limit", "spectral_loss", "student_teacher_loss",
@@ -158,111 +159,6 @@ def student_teacher_loss(spectrum, projection, data):
         cross = np.sum(lam_[:, None] * q * data.T)
         quad = np.sum((q.T * lam_) @ q * (data @ data.T))
     return float((lam_.sum() - 2 * cross + quad) / size)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The power-law fitter
-# --------------------------------------------------------------------------------------------------------------
-
-
-class PowerLawFit(NamedTuple):
-    """y = C₀ u^{-α} + C₁ u^{-α-1} + C_∞ with u = x/x₀, x₀ the geometric mean of x; ``interval`` at ``level``.
-
-    ``correction`` (C₁) and ``offset`` (C_∞) are 0 when not fitted.
-    """
-
-    exponent: float
-    stderr: float
-    interval: tuple
-    amplitude: float
-    correction: float
-    offset: float
-    x0: float
-    chi2: float
-    dof: int
-    level: float
-
-    def __call__(self, x):
-        u = np.asarray(x, dtype=np.float64) / self.x0
-        return self.amplitude * u ** -self.exponent + self.correction * u ** (-self.exponent - 1) + self.offset
-
-
-def _profile(lx, y, w, offset, correction):
-    """χ²(a) minimized over the linear coefficients (variable projection), and those coefficients, for an array of a.
-
-    With a correction term, a pure law x^{-a-1} could also be fitted as "a correction to x^{-a}"; such fits, whose
-    correction exceeds the leading term somewhere in the data (|C₁| u > |C₀| at u = min x/x₀), are inadmissible
-    (χ² = ∞).
-    """
-    u_min, root = np.exp(lx.min()), np.sqrt(w)
-
-    def solve(a):
-        a = np.atleast_1d(np.asarray(a, dtype=np.float64))[:, None]
-        cols = ([np.exp(-a * lx)] + ([np.exp(-(a + 1) * lx)] if correction else [])
-                + ([np.broadcast_to(np.ones_like(lx), (a.size, lx.size))] if offset else []))
-        design = np.stack(cols, axis=-1) * root[:, None]                     # (grid, points, columns)
-        coef = np.einsum("gip,p->gi", np.linalg.pinv(design), y * root)      # min-norm if degenerate (a = 0)
-        chi2 = np.sum((np.einsum("gpi,gi->gp", design, coef) - y * root) ** 2, axis=1)
-        if correction:
-            chi2 = np.where(np.abs(coef[:, 1]) > np.abs(coef[:, 0]) * u_min, np.inf, chi2)
-        return chi2, coef
-
-    def scalar(a):
-        chi2, coef = solve(a)
-        return float(chi2[0]), coef[0]
-
-    return solve, scalar
-
-
-def fit_power_law(x, y, y_se, offset=True, correction=False, level=0.99, bounds=(0.0, 8.0), se_dof=None):
-    """Fit y = C₀ x^{-α} + C_∞ (or C₀ x^{-α} with ``offset=False``) by weighted least squares; a robust fitter.
-
-    ``correction=True`` adds the leading finite-size term, y = C₀ x^{-α} (1 + b/x) + C_∞, for laws that hold as
-    x -> ∞ (b is fitted, in units of x₀).
-    For each α the model is linear in (C₀, C_∞), so χ²(α) is profiled exactly and minimized over ``bounds`` by a
-    grid search refined with Brent's method (no starting guess, no local minima missed). The ``level`` interval is
-    the profile-likelihood set χ²(α) <= χ²_min + q s, q the χ²₁ quantile, s = max(1, χ²_min/dof) (errors scaled up
-    when the points scatter more than their standard errors say); an end that does not close stops at the bound.
-    When the standard errors are themselves estimated from r repetitions, pass ``se_dof`` = r - 1: q becomes the
-    squared Student-t quantile with that many degrees of freedom.
-    """
-    x, y, y_se = (np.asarray(v, dtype=np.float64) for v in (x, y, y_se))
-    if not (x.ndim == 1 and x.shape == y.shape == y_se.shape):
-        raise ValueError("x, y, y_se: expected 1-D arrays of the same length")
-    params = 2 + offset + correction
-    if x.size <= params:
-        raise ValueError(f"x: need more than {params} points to fit and test the model, got {x.size}")
-    if np.any(x <= 0) or np.any(y_se <= 0) or not np.all(np.isfinite(np.stack([x, y, y_se]))):
-        raise ValueError("x, y_se: expected finite positive x and standard errors (and finite y)")
-    x0 = float(np.exp(np.mean(np.log(x))))
-    profile, chi2 = _profile(np.log(x / x0), y, 1 / y_se**2, offset, correction)
-    grid = np.linspace(*bounds, 801)
-    values = profile(grid)[0]
-    j = int(np.argmin(values))
-    if not np.isfinite(values[j]):
-        raise ValueError("y: no admissible power law in the exponent bounds (the correction dominates everywhere)")
-    lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
-    best = scipy.optimize.minimize_scalar(lambda a: chi2(a)[0], bounds=(lo, hi), method="bounded",
-                                          options={"xatol": 1e-10})
-    a_hat = float(best.x) if best.fun <= values[j] else float(grid[j])
-    c_min, coef = chi2(a_hat)
-    dof = x.size - params
-    z = (scipy.stats.norm.ppf(0.5 + level / 2) if se_dof is None
-         else scipy.stats.t.ppf(0.5 + level / 2, _validate.count(se_dof, "se_dof", 1)))
-    threshold = c_min + z**2 * max(1.0, c_min / dof)
-
-    def end(side):
-        outward = grid < a_hat if side < 0 else grid > a_hat
-        for g, v in zip(grid[outward][::side], values[outward][::side]):
-            if v > threshold:
-                if not np.isfinite(v):  # the admissible region ends first: stop at the grid point (conservative)
-                    return g
-                return scipy.optimize.brentq(lambda a: chi2(a)[0] - threshold, *sorted((g, a_hat)))
-        return bounds[0] if side < 0 else bounds[1]
-
-    interval = (float(end(-1)), float(end(+1)))
-    return PowerLawFit(a_hat, (interval[1] - interval[0]) / (2 * z), interval, float(coef[0]),
-                       float(coef[1]) if correction else 0.0, float(coef[-1]) if offset else 0.0, x0, c_min, dof, level)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ Importing this package registers the claims of every topic module listed here.
 # importing a topic module registers its claims
 from . import (catapult, deep_bootstrap, double_descent, dynamics, finite_width, kernels,  # noqa: F401
                parameterizations, scaling)
-from .base import (SIZES, Claim, Outcomes, Result, bootstrap, claim, compare, compare_all, power_law, registry, run,
-                   seed_for, select, sized, sweep, verify)
+from .base import (SIZES, Claim, Outcomes, Perturbation, Result, bootstrap, claim, combine, compare, compare_all,
+                   condition, power_law, profile_law, registry, run, seed_for, select, sized, sweep, verify)
 
-__all__ = ["SIZES", "Claim", "Outcomes", "Result", "bootstrap", "claim", "compare", "compare_all", "power_law",
-           "registry", "run", "seed_for", "select", "sized", "sweep", "verify"]
+__all__ = ["SIZES", "Claim", "Outcomes", "Perturbation", "Result", "bootstrap", "claim", "combine", "compare",
+           "compare_all", "condition", "power_law", "profile_law", "registry", "run", "seed_for", "select", "sized",
+           "sweep", "verify"]

@@ -2,13 +2,22 @@ r"""Claims: statements from the literature that the package both predicts and me
 
 A :class:`Claim` has an id (``topic.name``), one sentence, its source, a symbolic prediction (for LaTeX), and an
 experiment ``run(seed, size) -> Result`` on finite-width networks. A :class:`Result` carries the numeric
-prediction, the estimate and its standard error, the raw data, a verdict from a stated statistical criterion,
+prediction, the estimate and its standard error, the raw data, the recorded inputs of its statistical criteria,
 and optionally a figure. Experiments build results with the criterion helpers below, so that every verdict is
-a number compared with a stated tolerance:
+a number compared with a stated tolerance and can be re-scored (``theory verify --perturb``) without re-running
+the experiment:
 
-* :func:`compare` -- |estimate - prediction| <= k·SE + bias;
-* :func:`compare_all` -- the same for every entry of an array (max_i |Δ_i| / (k·SE_i + bias_i) <= 1);
-* :func:`power_law` -- the fitted log-log slope's confidence interval covers the predicted exponent.
+* :func:`compare` -- |estimate - prediction| <= z·SE + bias;
+* :func:`compare_all` -- the same for every entry of an array (max_i |Δ_i| / (z·SE_i + bias_i) <= 1);
+* :func:`power_law` -- the fitted log-log slope's interval (± z·SE) covers the predicted exponent;
+* :func:`profile_law` -- the same for a profile-likelihood fit C₀ x^{-a} (1 + b/x) + C_∞ (a likelihood-ratio test);
+* :func:`condition` -- a stated yes/no condition (an inequality: nothing to perturb, so it states why);
+* :func:`combine` -- one verdict from several criteria.
+
+The threshold z is not a constant: a run tests all registered claims at the family-wise level
+:data:`theory.stats.ALPHA` (Bonferroni over the claims, and within a claim over its tests). Each criterion also
+takes ``rivals``, wrong predictions that the same data must exclude: the verdict is ``holds`` (the prediction is
+consistent and every rival excluded), ``fails`` (the prediction is excluded) or ``inconclusive`` (neither).
 
 Every topic registers its claims with the :func:`claim` decorator in a module of :mod:`theory.claims`.
 """
@@ -19,39 +28,118 @@ import math
 import time
 import traceback
 import zlib
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
-import scipy.stats
 import sympy as sp
 from threadpoolctl import threadpool_limits
 
+from .. import stats
+
 __all__ = ["Claim", "Result", "Outcomes", "claim", "registry", "select", "run", "verify", "sweep", "sized", "seed_for",
-           "bootstrap", "compare", "compare_all", "power_law", "SIZES"]
+           "bootstrap", "compare", "compare_all", "power_law", "profile_law", "condition", "combine", "Perturbation",
+           "SIZES"]
 
 #: Experiment sizes: ``quick`` for smoke runs and documents, ``default`` for ``theory verify`` (all claims within
 #: five minutes on two cores), ``full`` for tighter statistics.
 SIZES = ("quick", "default", "full")
 
 
-@dataclass
 class Result:
     """The outcome of one claim's experiment.
 
     ``prediction``, ``estimate`` and ``stderr`` are the headline numbers (for an array claim, one representative
-    entry; the verdict covers them all); ``criterion`` states the test with its numbers; ``interval`` is a
-    confidence interval where the criterion uses one; ``plot(fig)`` draws the figure into a matplotlib figure.
+    entry; the verdict covers them all); ``criteria`` are the recorded statistical tests (built by :func:`compare`,
+    :func:`compare_all`, :func:`power_law`, :func:`condition`, :func:`combine`), from which :attr:`verdict`,
+    :attr:`criterion` and :meth:`perturb` are computed at the run's family-wise level; ``interval`` is a confidence
+    interval where the criterion uses one; ``plot(fig)`` draws the figure into a matplotlib figure.
     """
 
-    prediction: float
-    estimate: float
-    stderr: float
-    passed: bool
-    criterion: str
-    interval: tuple | None = None
-    data: dict = field(default_factory=dict)
-    plot: Callable | None = None
+    def __init__(self, prediction, estimate, stderr, passed=None, criterion=None, interval=None, data=None,
+                 plot=None, criteria=()):
+        self.prediction, self.estimate, self.stderr = float(prediction), float(estimate), float(stderr)
+        self.criteria = list(criteria)
+        if passed is not None:  # a verdict built by hand: a condition that cannot be re-scored
+            self.criteria.append(_Condition(bool(passed), criterion or "a verdict built by hand"))
+        if not self.criteria:
+            raise ValueError("criteria: a Result needs at least one criterion (build it with compare, compare_all, "
+                             "power_law, condition or combine)")
+        self._criterion, self._interval = criterion, interval
+        self.data = {} if data is None else data
+        self.plot = plot
+        self._override = None
+
+    @property
+    def alpha(self):
+        """The level of each of this claim's tests: :data:`theory.stats.ALPHA` / (registered claims × tests)."""
+        return stats.bonferroni(stats.bonferroni(stats.ALPHA, max(len(_REGISTRY), 1)), self.tests)
+
+    @property
+    def tests(self):
+        """The number of statistical tests the criteria make (array entries count one each)."""
+        return max(sum(c.tests for c in self.criteria), 1)
+
+    @property
+    def verdict(self):
+        """``holds``, ``fails`` or ``inconclusive`` (:func:`theory.stats.combine` of the criteria)."""
+        if self._override is not None:
+            return self._override
+        return stats.combine(c.verdict(self.alpha) for c in self.criteria)
+
+    @property
+    def passed(self):
+        """The verdict is ``holds``."""
+        return self.verdict == "holds"
+
+    @passed.setter
+    def passed(self, value):  # transitional: results that are not yet built with combine
+        self._override = "holds" if value else "fails"
+
+    @property
+    def criterion(self):
+        """The criteria with their numbers, as text."""
+        if self._criterion is not None and all(isinstance(c, _Condition) for c in self.criteria):
+            return self._criterion
+        return "; ".join(c.text(self.alpha) for c in self.criteria)
+
+    @property
+    def interval(self):
+        """The confidence interval of the criterion (the first exponent's, at the run's level), or None."""
+        if self._interval is not None:
+            return self._interval
+        return next((c.interval(self.alpha) for c in self.criteria if isinstance(c, (_Slope, _Profile))), None)
+
+    def perturb(self, delta=0.1):
+        """Re-score the claim with every prediction perturbed at once (× (1 - delta), then × (1 + delta); exponents
+        shifted by ∓delta of their value, or by ∓delta when it is 0) on the same measurements: one
+        :class:`Perturbation` per direction, whose ratio is the largest over the criteria (the perturbed claim is
+        rejected when some criterion rejects its perturbed prediction).
+
+        Criteria exempt with a reason, and conditions (nothing to perturb), are skipped; a result with nothing to
+        re-score gives their exemptions (or, without a reason, a row that is not rejected)."""
+        parts = [c.perturb(self.alpha, delta) for c in self.criteria]
+        rows = []
+        for direction in (0, 1):
+            scored = [part[direction] for part in parts if len(part) == 2 and part[direction].rescored]
+            if scored:
+                worst = max(scored, key=lambda row: row.ratio)
+                changes = ", ".join(dict.fromkeys(row.change for row in scored))
+                rows.append(Perturbation(worst.criterion, changes, worst.ratio))
+        if rows:
+            return rows
+        exempt = [row for part in parts for row in part if not row.rescored]
+        return exempt + [Perturbation(c.text(self.alpha), "", math.nan, c.exempt)
+                         for c in self.criteria if isinstance(c, _Condition)]
+
+    def replace(self, **changes):
+        """A copy with the same criteria and ``changes`` to prediction, estimate, stderr, interval, data or plot
+        (e.g. headline numbers in other units than the fit's)."""
+        fields = {"prediction": self.prediction, "estimate": self.estimate, "stderr": self.stderr,
+                  "interval": self._interval, "data": self.data, "plot": self.plot, **changes}
+        copy = Result(criteria=self.criteria, **fields)
+        copy._criterion, copy._override = self._criterion, self._override
+        return copy
 
     def figure(self):
         """The result's figure as a matplotlib Figure (no pyplot state), or None without a plot.
@@ -65,6 +153,25 @@ class Result:
         fig = Figure(figsize=(6, 4.2), layout="constrained")
         self.plot(fig)
         return fig
+
+
+class Perturbation(NamedTuple):
+    """One perturbed prediction re-scored: ``ratio`` = |estimate - perturbed| / tolerance (> 1: rejected), or no
+    re-scoring (``ratio`` NaN) with the stated ``exempt`` reason (without a reason: not re-scorable, not rejected)."""
+
+    criterion: str
+    change: str
+    ratio: float
+    exempt: str | None = None
+
+    @property
+    def rescored(self):
+        return not math.isnan(self.ratio)
+
+    @property
+    def rejected(self):
+        """The perturbed prediction is excluded (or the criterion is exempt with a stated reason)."""
+        return self.ratio > 1 if self.rescored else self.exempt is not None
 
 
 @dataclass(frozen=True)
@@ -139,8 +246,8 @@ class Outcomes(list):
 
     def rows(self):
         """(id, prediction, measured ± SE, verdict, seconds) strings, one per claim."""
-        return [(c.id, f"{r.prediction:.4g}", f"{r.estimate:.4g} ± {r.stderr:.2g}", "holds" if r.passed else "FAILS",
-                 f"{s:.1f}") for c, r, s in self]
+        return [(c.id, f"{r.prediction:.4g}", f"{r.estimate:.4g} ± {r.stderr:.2g}",
+                 r.verdict if r.passed else r.verdict.upper(), f"{s:.1f}") for c, r, s in self]
 
     HEAD = ("claim", "prediction", "measured ± SE", "verdict", "s")
 
@@ -260,7 +367,8 @@ def _timed(experiment, seed, size):
 
 def _failed(err, trace):
     tail = trace.strip().splitlines()[-1]
-    return Result(math.nan, math.nan, math.nan, False, f"error: {type(err).__name__}: {err} ({tail})")
+    return Result(math.nan, math.nan, math.nan, criteria=[_Condition(False, f"error: {type(err).__name__}: {err} "
+                                                                         f"({tail})")])
 
 
 def bootstrap(samples, statistic, seed, reps=200):
@@ -276,30 +384,227 @@ def bootstrap(samples, statistic, seed, reps=200):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def compare(prediction, estimate, stderr, k=5.0, bias=0.0, **extra):
-    """|estimate - prediction| <= k·SE + bias, with ``bias`` a stated bound on the estimator's systematic error."""
-    tolerance = k * stderr + bias
-    gap = abs(estimate - prediction)
-    criterion = f"|{estimate:.6g} - {prediction:.6g}| = {gap:.3g} <= {k:g} SE + bias = {tolerance:.3g}"
-    return Result(float(prediction), float(estimate), float(stderr), bool(gap <= tolerance), criterion, **extra)
+class _Criterion:
+    """A recorded statistical test: its inputs, scored at a level ``alpha`` per test (see :attr:`Result.alpha`)."""
+
+    tests = 1
+    exempt = None
+
+    def verdict(self, alpha):
+        raise NotImplementedError
+
+    def text(self, alpha):
+        raise NotImplementedError
+
+    def perturb(self, alpha, delta):
+        return []
 
 
-def compare_all(prediction, estimate, stderr, k=5.0, bias=0.0, shown=None, what="entries", **extra):
-    """:func:`compare` for every entry of arrays; the headline numbers are those of entry ``shown``."""
-    prediction, estimate = np.asarray(prediction, float), np.asarray(estimate, float)
-    tolerance = k * np.asarray(stderr, float) + np.broadcast_to(bias, prediction.shape)
-    ratio = np.abs(estimate - prediction) / tolerance
-    worst = float(np.max(ratio))
-    shown = np.unravel_index(np.argmax(ratio), ratio.shape) if shown is None else shown
-    se = np.broadcast_to(stderr, prediction.shape)
-    criterion = (f"max over {prediction.size} {what} of |estimate - prediction| / ({k:g} SE + bias) = {worst:.3g} "
-                 f"<= 1")
-    return Result(float(prediction[shown]), float(estimate[shown]), float(se[shown]), bool(worst <= 1), criterion,
-                  **extra)
+def _ratio(gap, tolerance):
+    """max |gap| / tolerance over entries, with 0/0 = 0 and x/0 = inf (an exact criterion)."""
+    gap, tolerance = np.abs(np.asarray(gap, float)), np.asarray(tolerance, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(gap == 0, 0.0, gap / tolerance)
+    return float(np.max(np.where(np.isnan(gap), np.inf, ratio))) if ratio.size else 0.0
 
 
-def power_law(x, y, y_se, exponent, level=0.99, correction=False, **extra):
-    """Fit log y = a + s log x by weighted least squares; pass when the ``level`` interval of s covers ``exponent``.
+class _Comparison(_Criterion):
+    """|estimate - prediction| <= z SE + bias for every entry; each rival (an array or a scalar) must be excluded in
+    some entry."""
+
+    def __init__(self, prediction, estimate, stderr, bias, rivals, what, exempt):
+        self.prediction, self.estimate = np.asarray(prediction, float), np.asarray(estimate, float)
+        shape = np.broadcast_shapes(self.prediction.shape, self.estimate.shape)
+        self.stderr = np.broadcast_to(np.asarray(stderr, float), shape)
+        self.bias = np.broadcast_to(np.asarray(bias, float), shape)
+        if np.any(self.stderr < 0) or np.any(self.bias < 0):
+            raise ValueError("stderr, bias: expected non-negative standard errors and bias bounds")
+        self.rivals = {str(k): np.broadcast_to(np.asarray(v, float), shape) for k, v in (rivals or {}).items()}
+        self.what, self.exempt = what, exempt
+        self.tests = int(np.prod(shape))
+
+    def tolerance(self, alpha):
+        return stats.threshold(alpha) * self.stderr + self.bias
+
+    def ratio(self, alpha, prediction=None):
+        """max over entries of |estimate - prediction| / (z SE + bias) (> 1: that prediction is excluded)."""
+        prediction = self.prediction if prediction is None else prediction
+        return _ratio(self.estimate - prediction, self.tolerance(alpha))
+
+    def verdict(self, alpha):
+        return stats.verdict(self.ratio(alpha) <= 1, all(self.ratio(alpha, r) > 1 for r in self.rivals.values()))
+
+    def text(self, alpha):
+        z, worst = stats.threshold(alpha), self.ratio(alpha)
+        if self.tests == 1:
+            est, pred = float(self.estimate.flat[0]), float(self.prediction.flat[0])
+            tol = float(self.tolerance(alpha).flat[0])
+            head = (f"|{est:.6g} - {pred:.6g}| = {abs(est - pred):.3g} {'<=' if worst <= 1 else '>'} {z:.2f} SE + "
+                    f"bias = {tol:.3g}")
+        else:
+            head = (f"max over {self.tests} {self.what} of |estimate - prediction| / ({z:.2f} SE + bias) = "
+                    f"{worst:.3g} {'<=' if worst <= 1 else '>'} 1")
+        return head + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()})
+
+    def perturb(self, alpha, delta):
+        if self.exempt is not None:
+            return [Perturbation(self.what, "", math.nan, self.exempt)]
+        return [Perturbation(self.what, f"x{1 + f:g}", self.ratio(alpha, self.prediction * (1 + f)))
+                for f in (-delta, delta)]
+
+
+def _rival_text(ratios):
+    if not ratios:
+        return ""
+    return "; rivals: " + ", ".join(f"{k} {'excluded' if r > 1 else 'NOT excluded'} (ratio {r:.3g})"
+                                    for k, r in ratios.items())
+
+
+class _Slope(_Criterion):
+    """The log-log slope's interval ± q SE (:func:`theory.stats.log_slope`) covers the exponent and excludes every
+    rival exponent."""
+
+    def __init__(self, fit, exponent, rivals, correction, level, what, exempt):
+        self.fit, self.exponent, self.correction, self.level = fit, float(exponent), correction, level
+        self.rivals = {str(k): float(v) for k, v in (rivals or {}).items()}
+        self.what, self.exempt = what, exempt
+
+    def _alpha(self, alpha):
+        return alpha if self.level is None else 1 - self.level
+
+    def interval(self, alpha):
+        return tuple(float(end) for end in self.fit.interval(self._alpha(alpha)))
+
+    def ratio(self, alpha, exponent=None):
+        exponent = self.exponent if exponent is None else exponent
+        return _ratio(self.fit.slope - exponent, self.fit.quantile(self._alpha(alpha)) * self.fit.stderr)
+
+    def verdict(self, alpha):
+        return stats.verdict(self.ratio(alpha) <= 1, all(self.ratio(alpha, r) > 1 for r in self.rivals.values()))
+
+    def text(self, alpha):
+        lo, hi = self.interval(alpha)
+        model = "with a 1/x correction, " if self.correction else ""
+        level = 1 - self._alpha(alpha)
+        return ((f"{self.what}: " if self.what != "exponent" else "")
+                + f"fitted exponent {self.fit.slope:.3f} ({model}{level:.6g} interval [{lo:.3f}, {hi:.3f}]) "
+                f"{'covers' if self.ratio(alpha) <= 1 else 'misses'} {self.exponent:g}; chi2/dof = "
+                f"{self.fit.chi2_dof:.2f}" + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()}))
+
+    def perturb(self, alpha, delta):
+        if self.exempt is not None:
+            return [Perturbation(self.what, "", math.nan, self.exempt)]
+        step = delta * abs(self.exponent) if self.exponent != 0 else delta
+        return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
+
+
+class _Profile(_Criterion):
+    """A profile-likelihood power-law fit (:func:`theory.stats.fit_power_law`, y ∝ x^{-a}): the likelihood-ratio
+    test at the run's level accepts the exponent and rejects every rival exponent."""
+
+    def __init__(self, fit, exponent, rivals, what, exempt):
+        if fit.inputs is None:
+            raise ValueError("fit: expected a PowerLawFit from theory.stats.fit_power_law")
+        self.fit, self.exponent = fit, float(exponent)
+        self.rivals = {str(k): float(v) for k, v in (rivals or {}).items()}
+        self.what, self.exempt, self._intervals = what, exempt, {}
+
+    def ratio(self, alpha, exponent=None):
+        return self.fit.ratio(self.exponent if exponent is None else exponent, alpha)
+
+    def interval(self, alpha):
+        if alpha not in self._intervals:
+            x, y, y_se, offset, correction, se_dof = self.fit.inputs
+            self._intervals[alpha] = stats.fit_power_law(x, y, y_se, offset, correction, level=1 - alpha,
+                                                         se_dof=se_dof).interval
+        return self._intervals[alpha]
+
+    def verdict(self, alpha):
+        return stats.verdict(self.ratio(alpha) <= 1, all(self.ratio(alpha, r) > 1 for r in self.rivals.values()))
+
+    def text(self, alpha):
+        lo, hi = self.interval(alpha)
+        f = self.fit
+        model = "C0 x^-a" + (" (1 + b/x)" if f.inputs[4] else "") + (" + C_inf" if f.inputs[3] else "")
+        return ((f"{self.what}: " if self.what != "exponent" else "")
+                + f"fitted exponent {f.exponent:.3f} of {model} ({1 - alpha:.6g} profile interval [{lo:.3f}, "
+                f"{hi:.3f}]) {'covers' if self.ratio(alpha) <= 1 else 'misses'} {self.exponent:g}; chi2/dof = "
+                f"{f.chi2 / max(f.dof, 1):.2f}"
+                + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()}))
+
+    def perturb(self, alpha, delta):
+        if self.exempt is not None:
+            return [Perturbation(self.what, "", math.nan, self.exempt)]
+        step = delta * abs(self.exponent) if self.exponent != 0 else delta
+        return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
+
+
+class _JointRival(_Criterion):
+    """A rival that predicts a value for each of several criteria (e.g. another parameterization's exponents):
+    excluded when some criterion excludes its value; otherwise the verdict is inconclusive."""
+
+    tests = 0
+
+    def __init__(self, name, pairs):
+        self.name, self.pairs = name, [(c, float(v)) for c, v in pairs]
+
+    def ratio(self, alpha):
+        return max(c.ratio(alpha, v) for c, v in self.pairs)
+
+    def verdict(self, alpha):
+        return "holds" if self.ratio(alpha) > 1 else "inconclusive"
+
+    def text(self, alpha):
+        ratio = self.ratio(alpha)
+        return f"rival {self.name} {'excluded' if ratio > 1 else 'NOT excluded'} (largest ratio {ratio:.3g})"
+
+
+class _Condition(_Criterion):
+    """A stated yes/no condition (an inequality, an ordering): no prediction to perturb; ``exempt`` says why."""
+
+    tests = 0
+
+    def __init__(self, holds, description, exempt=None):
+        self.holds, self.description, self.exempt = bool(holds), str(description), exempt
+
+    def verdict(self, alpha):
+        return "holds" if self.holds else "fails"
+
+    def text(self, alpha):
+        return f"{self.description}: {'yes' if self.holds else 'NO'}"
+
+
+def compare(prediction, estimate, stderr, bias=0.0, rivals=None, what="prediction", exempt=None, **extra):
+    """|estimate - prediction| <= z·SE + bias, with ``bias`` a stated bound on the estimator's systematic error and
+    z from the run's family-wise level; every rival value in ``rivals`` ({description: value}) must be excluded.
+
+    ``exempt`` (a reason) exempts the criterion from the perturbation run (e.g. a prediction of 0)."""
+    criterion = _Comparison(prediction, estimate, stderr, bias, rivals, what, exempt)
+    if criterion.tests != 1:
+        raise ValueError("prediction, estimate, stderr: expected scalars (use compare_all for arrays)")
+    return Result(float(prediction), float(estimate), float(stderr), criteria=[criterion], **extra)
+
+
+def compare_all(prediction, estimate, stderr, bias=0.0, rivals=None, shown=None, what="entries", exempt=None,
+                **extra):
+    """:func:`compare` for every entry of arrays (Bonferroni over the entries); a rival (an array of the
+    prediction's shape, or a scalar) is excluded when some entry excludes it. The headline numbers are those of
+    entry ``shown`` (default: the worst)."""
+    criterion = _Comparison(prediction, estimate, stderr, bias, rivals, what, exempt)
+    prediction = np.broadcast_to(criterion.prediction, criterion.stderr.shape)
+    estimate = np.broadcast_to(criterion.estimate, criterion.stderr.shape)
+    if shown is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.abs(estimate - prediction) / (criterion.stderr + criterion.bias)
+        shown = np.unravel_index(np.argmax(np.nan_to_num(ratio, nan=np.inf)), ratio.shape)
+    return Result(float(prediction[shown]), float(estimate[shown]), float(criterion.stderr[shown]),
+                  criteria=[criterion], **extra)
+
+
+def power_law(x, y, y_se, exponent, rivals=None, correction=False, level=None, what="exponent", exempt=None,
+              **extra):
+    """Fit log y = a + s log x by weighted least squares (:func:`theory.stats.log_slope`); the interval of s at the
+    run's family-wise level must cover ``exponent`` and exclude every rival exponent in ``rivals``.
 
     With ``correction=True`` the model is y = C x^s (1 + b/x), i.e. log y ≈ a + s log x + b/x: the leading finite-x
     correction of a law that holds as x -> ∞ (a width, a sample size) is fitted instead of biasing s.
@@ -308,21 +613,42 @@ def power_law(x, y, y_se, exponent, level=0.99, correction=False, **extra):
     error is scaled up by √(χ²/dof) and the quantile is Student's t with the residual degrees of freedom.
     """
     x, y, y_se = (np.asarray(a, float) for a in (x, y, y_se))
-    lx, ly, w = np.log(x), np.log(y), (y / y_se) ** 2
-    columns = [np.ones_like(lx), lx] + ([1 / x] if correction else [])
-    design = np.stack(columns, axis=1)
-    cov = np.linalg.inv(design.T @ (w[:, None] * design))
-    coef = cov @ design.T @ (w * ly)
-    dof = max(len(x) - len(columns), 1)
-    chi2 = float(np.sum(w * (ly - design @ coef) ** 2))
-    misfit = chi2 / dof > 1
-    slope, se = float(coef[1]), float(np.sqrt(cov[1, 1] * max(1.0, chi2 / dof)))
-    quantile = scipy.stats.t.ppf(0.5 + level / 2, dof) if misfit else scipy.stats.norm.ppf(0.5 + level / 2)
-    half = quantile * se
-    interval = (slope - half, slope + half)
-    passed = interval[0] <= exponent <= interval[1]
-    model = "with a 1/x correction, " if correction else ""
-    criterion = (f"fitted exponent {slope:.3f} ({model}{level:.0%} interval [{interval[0]:.3f}, {interval[1]:.3f}]) "
-                 f"{'covers' if passed else 'misses'} {exponent:g}; chi2/dof = {chi2 / dof:.2f}")
-    data = {"x": x, "y": y, "y_se": y_se, "fit": coef, **extra.pop("data", {})}
-    return Result(float(exponent), slope, se, bool(passed), criterion, interval=interval, data=data, **extra)
+    fit = stats.log_slope(x, y, y_se, correction=correction)
+    data = {"x": x, "y": y, "y_se": y_se, "fit": fit.coef, **extra.pop("data", {})}
+    criterion = _Slope(fit, exponent, rivals, correction, level, what, exempt)
+    return Result(float(exponent), float(fit.slope), float(fit.stderr), criteria=[criterion], data=data, **extra)
+
+
+def profile_law(fit, exponent, rivals=None, what="exponent", exempt=None, **extra):
+    """A :class:`theory.stats.PowerLawFit` (y = C₀ x^{-a} (1 + b/x) + C_∞, profile likelihood) as a criterion: the
+    likelihood-ratio test at the run's level must accept ``exponent`` (a, the decay rate) and reject every rival."""
+    criterion = _Profile(fit, exponent, rivals, what, exempt)
+    return Result(float(exponent), fit.exponent, fit.stderr, criteria=[criterion], **extra)
+
+
+def condition(holds, description, exempt=None, **extra):
+    """A stated yes/no condition as a criterion (for :func:`combine`): it cannot be perturbed, so a claim that is
+    only conditions must give ``exempt``, the reason (e.g. its content is an inequality)."""
+    return Result(math.nan, math.nan, math.nan, criteria=[_Condition(holds, description, exempt)], **extra)
+
+
+def combine(*results, headline=0, rivals=None, **extra):
+    """One verdict from several results' criteria: holds iff all hold, fails if any fails, otherwise inconclusive
+    (Bonferroni over all their tests). ``rivals`` ({description: [value for each result, or None]}) are joint
+    rivals, e.g. another theory's exponents: excluded when some result's criterion excludes its value. The headline
+    numbers, interval, data and plot are those of ``results[headline]`` unless given in ``extra``."""
+    if not results:
+        raise ValueError("results: expected at least one Result to combine")
+    head = results[headline]
+    criteria = []
+    for r in results:
+        criteria += r.criteria if r._override is None else [_Condition(r.passed, r.criterion)]
+    for name, values in (rivals or {}).items():
+        if len(values) != len(results):
+            raise ValueError(f"rivals: {name!r} needs one value (or None) per result, got {len(values)}")
+        pairs = [(r.criteria[0], v) for r, v in zip(results, values) if v is not None]
+        if not pairs or not all(hasattr(c, "ratio") for c, _ in pairs):
+            raise ValueError(f"rivals: {name!r} needs values for results built by compare or a power-law fit")
+        criteria.append(_JointRival(name, pairs))
+    options = {"interval": head._interval, "data": head.data, "plot": head.plot, **extra}
+    return Result(head.prediction, head.estimate, head.stderr, criteria=criteria, **options)

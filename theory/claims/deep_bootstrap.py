@@ -117,4 +117,4 @@ def _kernel(seed, size):
     fit = sc.fit_power_law(sizes, gaps, ses, offset=False, correction=True, se_dof=min(counts) - 1)
     return _exponent_result(fit, 1.0, sizes, np.array(gaps), np.array(ses),
                             ("samples n", f"Real(n, t) - Ideal(t) at t = {step}", "kernel gradient descent, NTK on S^2"),
-                            data={"ideal": ideal})
+                            {"n^-1/2 (a fluctuation)": 0.5}, data={"ideal": ideal})

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import double_descent as dd
 from ..activations import activation
-from .base import claim, compare_all, seed_for, sized
+from .base import claim, combine, compare_all, condition, seed_for, sized
 
 SOURCE_LS = ("Hastie, Montanari, Rosset & Tibshirani 2019; Belkin, Hsu & Xu 2019; Nakkiran 2019 (more data can "
              "hurt); lecture notes 002")
@@ -108,11 +108,9 @@ def _optimal_ridge(seed, size):
     limit, se, raw, sizes = _extrapolated(seed, size, "double_descent.optimal_ridge", gammas,
                                           lambda g: SIGMA2 * g / R2)
     theory = dd.ridgeless_risk(gammas, R2, SIGMA2, ridge="optimal")
-    result = compare_all(theory, limit, se, shown=2, what="aspect ratios (n = 16..128 extrapolated to n = oo)",
-                         data={"gamma": gammas, "limit": limit, "se": se, "raw": raw, "n": sizes})
-    monotone = bool(np.all(np.diff(theory) > 0))
-    result.passed = result.passed and monotone
-    result.criterion += f"; the predicted risk is {'increasing' if monotone else 'NOT increasing'} in gamma"
+    result = combine(compare_all(theory, limit, se, shown=2, what="aspect ratios (n = 16..128 extrapolated to n = oo)",
+                                 data={"gamma": gammas, "limit": limit, "se": se, "raw": raw, "n": sizes}),
+                     condition(np.all(np.diff(theory) > 0), "the predicted risk is increasing in gamma"))
 
     def plot(fig):
         ax = fig.add_subplot()
@@ -142,9 +140,7 @@ def _samplewise(seed, size):
                          plot=_curve_plot(ns, mean, se, lambda m: dd.least_squares_risk(m, p_, R2, SIGMA2), "samples n",
                                           f"sample-wise double descent, p = {p_}", p_))
     hurts = bool(mean[4] - 5 * se[4] > mean[1] + 5 * se[1])  # n = 34 is measurably worse than n = 10
-    result.passed = result.passed and hurts
-    result.criterion += f"; risk(n = 34) {'>' if hurts else 'is not measurably >'} risk(n = 10)"
-    return result
+    return combine(result, condition(hurts, "risk(n = 34) - 5 SE > risk(n = 10) + 5 SE"))
 
 
 @claim("double_descent.random_features",

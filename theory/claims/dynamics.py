@@ -19,7 +19,6 @@ What the claims measure, and the exponents they predict:
 * ``dynamics.mean_field`` -- with a 1/n readout (and lr ∝ n) the NTK moves by Θ(1) at every width.
 """
 
-import dataclasses
 from functools import lru_cache
 
 import numpy as np
@@ -251,15 +250,13 @@ def _sweep_claim(key, exponent, ylabel, seed, size, root=False):
     leading n^{-1/2} correction (a fit in x = √n, whose exponent is twice the one in n)."""
     s = _sweep(seed, size)
     x = np.sqrt(s["widths"]) if root else s["widths"]
-    result = power_law(x, s[key][:, 0], s[key][:, 1], (2 if root else 1) * exponent, correction=True)
+    result = power_law(x, s[key][:, 0], s[key][:, 1], (2 if root else 1) * exponent, correction=True,
+                       what="in x = sqrt(n), twice the exponent in n" if root else "exponent")
     if root:
         low, high = result.interval
-        result = dataclasses.replace(
-            result, prediction=exponent, estimate=result.estimate / 2, stderr=result.stderr / 2,
-            interval=(low / 2, high / 2),
-            data={**result.data, "x": s["widths"], "fit": result.data["fit"] * [1, 0.5, 1]},
-            criterion=f"in x = sqrt(n), {result.criterion}; i.e. exponent {result.estimate / 2:.3f} in n, interval "
-                      f"[{low / 2:.3f}, {high / 2:.3f}]")
+        result = result.replace(prediction=exponent, estimate=result.estimate / 2, stderr=result.stderr / 2,
+                                interval=(low / 2, high / 2),
+                                data={**result.data, "x": s["widths"], "fit": result.data["fit"] * [1, 0.5, 1]})
     result.plot = _loglog(result, ylabel, "erf, one hidden layer, NTK parameterization", root)
     return result
 

@@ -15,7 +15,7 @@ from ..activations import activation as _activation
 from ..montecarlo import MLP, empirical_kernels, train
 from ..numeric import lambdify
 from ..symbols import n
-from .base import claim, compare, compare_all, power_law, seed_for, sized
+from .base import claim, combine, compare, compare_all, power_law, seed_for, sized
 
 SOURCE_VERTEX = "Yaida 2020; Roberts, Yaida & Hanin 2022, ch. 4 (four-point vertex); Hanin & Nica 2020"
 _CHUNK = 2**20  # floats per sampling block
@@ -126,9 +126,8 @@ def _kurtosis_first_order(name, seed, size):
     data = {"widths": widths, "kappa": kappa, "kappa_se": kappa_se, "first_order": first,
             "residual": residual, "networks": networks, "coefficient": coefficient.estimate,
             "coefficient_se": coefficient.stderr}
-    result = power_law(widths, np.abs(residual), kappa_se[:, -1], -2.0, correction=True, data=data)
-    result.passed = result.passed and coefficient.passed
-    result.criterion += f"; first-order coefficient c = n kappa: {coefficient.criterion}"
+    result = combine(power_law(widths, np.abs(residual), kappa_se[:, -1], -2.0, correction=True, data=data),
+                     coefficient)
     result.plot = _kurtosis_plot(result, f"{act}, depth {depth}")
     return result
 
@@ -407,13 +406,10 @@ def _cluster_graph(seed, size):
     for j, (name, graph) in enumerate(CORRELATIONS):
         mean = np.abs(values[j].mean(axis=1))
         se = values[j].std(axis=1, ddof=1) / np.sqrt(networks)
-        fits.append(power_law(widths, mean, se, float(fw.cluster_exponent(*graph)), correction=True))
+        fits.append(power_law(widths, mean, se, float(fw.cluster_exponent(*graph)), correction=True, what=name))
     series = [(name.split(":")[0], f.data["y"], f.data["y_se"], f.estimate, f.prediction)
               for (name, _), f in zip(CORRELATIONS, fits)]
-    headline = fits[1]
-    headline.passed = all(f.passed for f in fits)
-    headline.criterion = "; ".join(f"{name}: {f.criterion}" for (name, _), f in zip(CORRELATIONS, fits))
-    headline.data = {"widths": widths, "series": series}
+    headline = combine(*fits, headline=1, data={"widths": widths, "series": series})
 
     def plot(fig):
         ax = fig.add_subplot()

@@ -10,7 +10,7 @@ import scipy.spatial
 import sympy as sp
 
 from .. import scaling as sc
-from .base import Result, claim, compare, compare_all, seed_for, sized
+from .base import claim, compare, compare_all, profile_law, seed_for, sized
 
 SOURCE = "Bahri, Dyer, Kaplan, Lee & Sharma 2021, Explaining neural scaling laws; lecture notes 000/004"
 ALPHA, S_RES, S_VAR = 1.0, 1024, 128  # spectrum λ_i = i^{-(1+α)}; teacher features (resolution / variance-limited)
@@ -27,13 +27,9 @@ def _ensemble(values):
     return values.mean(axis=-1), values.std(axis=-1, ddof=1) / np.sqrt(values.shape[-1])
 
 
-def _exponent_result(fit, predicted, x, y, y_se, labels, data=None):
-    """A Result from a :class:`theory.scaling.PowerLawFit`: passes when its interval covers ``predicted``."""
-    lo, hi = fit.interval
-    passed = bool(lo <= predicted <= hi)
-    model = ("C0 x^-a" + (" (1 + b/x)" if fit.correction else "") + (" + C_inf" if fit.offset else ""))
-    criterion = (f"fitted exponent {fit.exponent:.3f} of {model} ({fit.level:.0%} profile interval [{lo:.3f}, {hi:.3f}]) "
-                 f"{'covers' if passed else 'misses'} {predicted:g}; chi2/dof = {fit.chi2 / max(fit.dof, 1):.2f}")
+def _exponent_result(fit, predicted, x, y, y_se, labels, rivals, data=None):
+    """A Result from a :class:`theory.stats.PowerLawFit`: the profile-likelihood test accepts ``predicted`` and
+    rejects every rival exponent."""
 
     def plot(fig):
         ax = fig.add_subplot()
@@ -45,9 +41,8 @@ def _exponent_result(fit, predicted, x, y, y_se, labels, data=None):
         ax.set(xscale="log", yscale="log", xlabel=labels[0], ylabel=labels[1], title=labels[2])
         ax.legend()
 
-    return Result(float(predicted), fit.exponent, fit.stderr, passed, criterion, interval=fit.interval,
-                  data={"x": np.asarray(x), "y": np.asarray(y), "y_se": np.asarray(y_se), "fit": fit, **(data or {})},
-                  plot=plot)
+    return profile_law(fit, predicted, rivals=rivals, plot=plot,
+                       data={"x": np.asarray(x), "y": np.asarray(y), "y_se": np.asarray(y_se), "fit": fit, **(data or {})})
 
 
 def _alpha_eq(name, value):
@@ -86,7 +81,8 @@ def _variance_limited(seed, size, claim_id, fixed):
        "(variance-limited).", SOURCE, _alpha_eq("alpha_D", 1))
 def _variance_limited_data(seed, size):
     sizes, mean, se, fit = _variance_limited(seed, size, "scaling.variance_limited_data", "projection")
-    return _exponent_result(fit, 1.0, sizes, mean, se, ("data D", "L(D) - L(infinity)", "P = 4 student features, S = 128"))
+    return _exponent_result(fit, 1.0, sizes, mean, se, ("data D", "L(D) - L(infinity)", "P = 4 student features, S = 128"),
+                            {"D^-1/2 (a fluctuation)": 0.5})
 
 
 @claim("scaling.variance_limited_params",
@@ -95,7 +91,8 @@ def _variance_limited_data(seed, size):
 def _variance_limited_params(seed, size):
     sizes, mean, se, fit = _variance_limited(seed, size, "scaling.variance_limited_params", "data")
     return _exponent_result(fit, 1.0, sizes, mean, se,
-                            ("student features P", "L(P) - L(infinity)", "D = 4 data points, S = 128"))
+                            ("student features P", "L(P) - L(infinity)", "D = 4 data points, S = 128"),
+                            {"P^-1/2 (a fluctuation)": 0.5})
 
 
 @lru_cache(maxsize=4)
@@ -119,7 +116,8 @@ def _resolution(seed, size):
 def _resolution_limited_data(seed, size):
     _, sizes, (mean, se), _, dof = _resolution(seed, size)
     fit = sc.fit_power_law(sizes, mean, se, offset=True, correction=True, se_dof=dof)
-    return _exponent_result(fit, ALPHA, sizes, mean - fit.offset, se, ("data D", "L(D) - fitted offset", "P = infinity"))
+    return _exponent_result(fit, ALPHA, sizes, mean - fit.offset, se, ("data D", "L(D) - fitted offset", "P = infinity"),
+                            {"the spectrum's own decay 1 + alpha": 1 + ALPHA, "alpha/2": ALPHA / 2})
 
 
 @claim("scaling.resolution_limited_params",
@@ -130,7 +128,8 @@ def _resolution_limited_params(seed, size):
     _, sizes, _, (mean, se), dof = _resolution(seed, size)
     fit = sc.fit_power_law(sizes, mean, se, offset=True, correction=True, se_dof=dof)
     return _exponent_result(fit, ALPHA, sizes, mean - fit.offset, se,
-                            ("student features P", "L(P) - fitted offset", "D = infinity"))
+                            ("student features P", "L(P) - fitted offset", "D = infinity"),
+                            {"the spectrum's own decay 1 + alpha": 1 + ALPHA, "alpha/2": ALPHA / 2})
 
 
 @claim("scaling.duality",
@@ -222,8 +221,11 @@ def _learning_curve_claim(kind):
                 loss[j, r] = kern(0.0) - np.mean(np.sum(cross * solved, axis=0))
         mean, se = _ensemble(loss)
         fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
+        other = "nngp" if kind == "ntk" else "ntk"
+        rival = float(sc.implied_exponent().xreplace({sc.beta: _DECAY[other], sc.d: SPHERE}))
         return _exponent_result(fit, float(alpha_), sizes, mean, se,
-                                ("data D", "test loss", f"{kind.upper()} regression on S^2"))
+                                ("data D", "test loss", f"{kind.upper()} regression on S^2"),
+                                {f"the {other.upper()}'s exponent": rival})
 
     return run
 
@@ -267,7 +269,8 @@ def _nearest_neighbour_claim(dim):
         mean, se = _ensemble(dist)
         fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
         return _exponent_result(fit, 1 / dim, sizes, mean, se,
-                                ("samples D", "mean nearest-neighbour distance", f"torus T^{dim} in R^{2 * dim}"))
+                                ("samples D", "mean nearest-neighbour distance", f"torus T^{dim} in R^{2 * dim}"),
+                                {f"the ambient dimension 1/{2 * dim}": 1 / (2 * dim)})
 
     return run
 
@@ -326,7 +329,8 @@ def _interpolation_claim(dim):
                 mse[j, r] = np.mean((_piecewise_linear(u, target(u), test) - target(test)) ** 2)
         mean, se = _ensemble(mse)
         fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
-        return _exponent_result(fit, 4 / dim, sizes, mean, se, ("samples D", "test MSE", f"linear interpolation, d = {dim}"))
+        return _exponent_result(fit, 4 / dim, sizes, mean, se, ("samples D", "test MSE", f"linear interpolation, d = {dim}"),
+                                {f"a first-order (gradient) error 2/{dim}": 2 / dim})
 
     return run
 
