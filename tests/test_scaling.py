@@ -324,6 +324,23 @@ def test_relu_spectra_decay_with_the_known_exponents(dim):
         assert abs(fits[1].exponent - beta_) < abs(fits[0].exponent - beta_)
 
 
+def test_kernels_printed_for_mpmath_agree_with_numpy_and_helpers_are_refused():
+    import mpmath
+
+    from theory import kernels
+    from theory.numeric import lambdify_mpmath
+    from theory.symbols import g11, g12, g22
+
+    args = (g11, g12, g22)
+    for name in ("relu", "erf"):
+        expr = kernels(name, 2, sp.Rational(2), sp.Rational(1, 10)).ntk
+        with mpmath.workdps(30):
+            high = lambdify_mpmath(args, expr)(mpmath.mpf(1.3), mpmath.mpf(-0.4), mpmath.mpf(0.8))
+        assert float(high) == pytest.approx(float(lambdify(args, expr)(1.3, -0.4, 0.8)), rel=1e-13)
+    with pytest.raises(ValueError, match="arbitrary-precision"):
+        lambdify_mpmath(args, kernels("tanh", 1, 2, 0).nngp)
+
+
 def test_float64_kernels_stop_at_their_reliable_degree():
     """tanh's kernel comes from a float64 quadrature (~1e-12): its μ_k are noise past a degree well below k_max, and
     up to that degree two different node sets (independent rounding) agree to the stated 0.1 %."""

@@ -520,7 +520,7 @@ def _spectral_bias(seed, size):
 
     def plot(fig):
         ax = fig.add_subplot()
-        grid = np.arange(0, 4 * steps + 1)
+        grid = np.arange(0, steps + 1)
         for j, k_ in enumerate(BIAS_DEGREES):
             line, = ax.plot(grid, np.exp(-predicted[j] * grid), "-", lw=1, label=f"degree {k_}: $(1-\\eta\\mu_{k_})^t$")
             mean = np.abs(amplitudes[j]).mean(axis=-1) * np.sqrt(len(BIAS_DEGREES))
