@@ -29,15 +29,17 @@ confidence interval.
 from functools import lru_cache
 from typing import NamedTuple
 
+import mpmath
 import numpy as np
 import scipy.optimize
 import sympy as sp
 
 from . import _validate
 from .derive import Option, topic
-from .kernels import nngp_ntk
+from .kernels import kernels, nngp_ntk
 from .numeric import lambdify, lambdify_mpmath
 from .stats import PowerLawFit, fit_power_law
+from .symbols import g11, g12, g22
 
 __all__ = ["alpha", "beta", "D", "P", "S", "kappa", "k", "d", "i",
            "power_law_spectrum", "tail_sum", "deterministic_equivalent", "power_law_limit", "spectral_loss", "student_teacher_loss",
@@ -289,8 +291,6 @@ def _clenshaw_curtis(nodes):
     """Fixed-point (2^-_BITS) Clenshaw-Curtis weights on [-1, 1] for x_j = cos(jπ/N), j = 0..N (N even), from the
     fixed-point cosines c_i = cos(iπ/N), i < 2N: w_j = (c_j/N)(1 - Σ_{m<=N/2} b_m cos(2mjπ/N)/(4m² - 1)), b_{N/2} = 1,
     else 2 (Waldvogel 2006)."""
-    import mpmath
-
     with mpmath.workprec(_BITS + 32):
         cos = np.array([int(mpmath.nint(mpmath.ldexp(mpmath.cospi(mpmath.mpf(i) / nodes), _BITS)))
                         for i in range(2 * nodes)], dtype=object)
@@ -306,11 +306,6 @@ def _sphere_values(theta, activation, depth, kind, sigma_w2, sigma_b2):
     """κ(cos θ) at mpmath angles ``theta`` as fixed-point integers, and their relative accuracy (0: exact to
     2^-_BITS, from the kernel printed for mpmath with σ_w², σ_b² as the exact binary values of the floats given;
     _HELPER_ACCURACY: from the float64 kernel, when the kernel needs a float64 quadrature helper)."""
-    import mpmath
-
-    from .kernels import kernels
-    from .symbols import g11, g12, g22
-
     try:
         recursion = kernels(activation, depth, sp.Rational(float(sigma_w2)), sp.Rational(float(sigma_b2)))
         expr = getattr(recursion, kind).xreplace({g11: 1, g22: 1})
@@ -328,21 +323,21 @@ def kernel_spectrum(dim, k_max, activation="relu", depth=1, kind="ntk", sigma_w2
 
     μ_k = c_d ∫_0^π κ(cos θ) P_k^{(d)}(cos θ) sin^{d-2}θ dθ is taken in θ, where the integrand is analytic even
     where κ(t) is not at t = ±1 (ReLU), by Clenshaw-Curtis quadrature with ``nodes`` (even; default
-    2⌈(π/2)(k_max + d) + 60⌉) nodes in exact fixed-point arithmetic (Python integers, 2^-224): the kernel values
-    come from the symbolic kernel printed for mpmath (:func:`theory.numeric.lambdify_mpmath`) at 70 digits, the
-    P_k^{(d)} from the derived three-term recurrence (:func:`legendre_recurrence`). The sum cancels from O(κ(1))
-    down to μ_k ~ k^{-d} (1e-21 at k = 400, d = 8), which float64 cannot resolve below ~1e-16 κ(1); these sums
-    resolve it. Kernels that need a float64 quadrature helper (tanh, softplus, ...) are summed from float64 values:
+    2⌈1.1 (π/2)(k_max + d) + 60⌉, so that the half rule, the error estimate, also resolves degree k_max) nodes in
+    exact fixed-point arithmetic (Python integers, 2^-224): the kernel values come from the symbolic kernel printed
+    for mpmath (:func:`theory.numeric.lambdify_mpmath`) at 288 bits, the P_k^{(d)} from the derived three-term
+    recurrence (:func:`legendre_recurrence`). The sum cancels from O(κ(1)) down to μ_k ~ k^{-d} (2e-18 for the
+    depth-2 ReLU NTK at k = 400, d = 8; 6e-23 for its NNGP), which float64 cannot resolve below ~1e-16 κ(1); these
+    sums resolve it. Kernels that need a float64 quadrature helper (tanh, softplus, ...) are summed from float64 values:
     their μ_k carry an error ~1e-12 Σ|terms| and stop being reliable there (``error``, ``reliable``).
     Cost: about N evaluations of the kernel in mpmath (~0.5 ms each at depth 2) and 4 k_max N integer operations:
     ~2 s for k_max = 400.
     """
-    import mpmath
-
     dim = _validate.count(dim, "dim", 3)
     k_max = _validate.count(k_max, "k_max")
     if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind: expected 'nngp' or 'ntk', got {kind!r}")
+    sigma_w2, sigma_b2 = _validate.variance(sigma_w2, "sigma_w2"), _validate.variance(sigma_b2, "sigma_b2")
     if nodes is None:
         nodes = 2 * int(np.ceil(1.1 * np.pi / 2 * (k_max + dim) + 60))
     nodes = _validate.count(nodes, "nodes", 4)
