@@ -119,8 +119,8 @@ for dim in (3, 5, 8):
             fit = sc.fit_power_law(k, spectrum.eigenvalue[k], 1e-3 * spectrum.eigenvalue[k], offset=False,
                                    correction=True, bounds=(0.0, 16.0))
             fitted.append(round(fit.exponent, 4))
-        print(f"d = {dim} {kind:4s}: beta = {beta_}, fitted on [100, 400], [200, 400]: {fitted};  "
-              f"mu_400 = {spectrum.eigenvalue[400]:.4g} +- {spectrum.error[400]:.1g}, reliable to k = {spectrum.reliable}")
+        print(f"d = {dim} {kind:4s}: beta = {beta_}, fitted on [100, 400], [200, 400]: {fitted};  mu_400 = "
+              f"{spectrum.eigenvalue[400]:.4g} +- {spectrum.error[400]:.1g}, reliable to k = {spectrum.reliable}")
 
 # %% [markdown]
 # ## 5. Geometry: nearest neighbours and interpolation

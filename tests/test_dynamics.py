@@ -536,5 +536,6 @@ def test_the_parameter_solution_sweep_measures_what_the_formula_says_for_a_linea
     gram = mlp.ntk(params, X)
     np.testing.assert_allclose(np.einsum("eap,ebp->eab", J, J), gram, rtol=1e-12)
     for e in range(2):
-        linear = MSEDynamics(gram[e], Y[:, 0], 0.5, discrete=True).parameter_change(10, J[e], mlp.apply(params, X)[e, :, 0])
+        dyn = MSEDynamics(gram[e], Y[:, 0], 0.5, discrete=True)
+        linear = dyn.parameter_change(10, J[e], mlp.apply(params, X)[e, :, 0])
         np.testing.assert_allclose(moved[e], linear, atol=1e-12)

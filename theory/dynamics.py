@@ -156,8 +156,8 @@ def _matrices():
 def equations(discrete=False):
     """The NTK-GP solution as a list of ``sympy.Eq``: the per-mode equation and its derived solution, the training
     and test trajectories, their mean and covariance over initializations, the t -> ∞ limits, the stability bound,
-    the NNGP posterior for comparison, and last the parameter-space solution (P parameters, Jacobian
-    ∇_θf_0(X) of shape D × P; Lee et al. 2019, eq. 10). Matrix functions are :class:`MatrixFunction` lifts of the per-mode
+    the NNGP posterior for comparison, and last the parameter-space solution (P parameters, Jacobian ∇_θf_0(X)
+    of shape D × P; Lee et al. 2019, eq. 10). Matrix functions are :class:`MatrixFunction` lifts of the per-mode
     solution; Θ and K are symmetric (so (Θ^{-1})ᵀ = Θ^{-1})."""
     m = _matrices()
     theta, K, Y, K_xX, K_xx = m["Theta"], m["K"], m["Y"], m["K(x,X)"], m["K(x,x')"]

@@ -44,7 +44,8 @@ from .symbols import g11, g12, g22
 __all__ = ["alpha", "beta", "D", "P", "S", "kappa", "k", "d", "i",
            "power_law_spectrum", "tail_sum", "deterministic_equivalent", "power_law_limit", "spectral_loss", "student_teacher_loss",
            "fit_power_law", "PowerLawFit",
-           "multiplicity", "legendre", "legendre_recurrence", "zonal_harmonic", "funk_hecke", "kernel_spectrum", "KernelSpectrum", "implied_exponent",
+           "multiplicity", "legendre", "legendre_recurrence", "zonal_harmonic", "funk_hecke", "kernel_spectrum",
+           "KernelSpectrum", "implied_exponent",
            "sphere_kernel", "nearest_neighbour_distance", "interpolation_exponent"]
 
 #: Spectral exponent α (λ_i ∝ i^{-(1+α)}), eigenvalue decay β (μ_k ∝ k^{-β}), data D, parameters P, teacher

@@ -435,8 +435,8 @@ BIAS_DIM, BIAS_POINTS, BIAS_DEGREES = 3, 400, (1, 2, 4)
 #: spread of a finite network's kernel eigenvalues (first order in Θ̂ - Θ, zero mean) bends log a_k(t) at second
 #: order (a mixture of exponentials decays slower than the exponential of its mean rate).
 BIAS_WINDOW = 0.25
-SOURCE_BIAS = ("Rahaman et al. 2019 (spectral bias); Basri et al. 2019, 2020 (frequency bias of the NTK on the sphere); "
-               "Bietti & Mairal 2019 (Funk-Hecke eigenvalues of the ReLU NTK); notes 001")
+SOURCE_BIAS = ("Rahaman et al. 2019 (spectral bias); Basri et al. 2019, 2020 (frequency bias of the NTK on the "
+               "sphere); Bietti & Mairal 2019 (Funk-Hecke eigenvalues of the ReLU NTK); notes 001")
 
 
 def _fibonacci_sphere(points):
