@@ -314,7 +314,8 @@ def test_kernel_spectrum_at_degree_400_matches_mpmath_quadrature():
 def test_relu_spectra_decay_with_the_known_exponents(dim):
     """μ_k ∝ k^{-d} (NTK, Bietti & Mairal 2019) and k^{-(d+2)} (NNGP, Bach 2017), fitted with the leading 1/k
     correction on k in [100, 400]; the next correction, O(d²/k²), leaves a bias that shrinks as the window moves out
-    ([200, 400] is closer still) but reaches 0.02 at d = 8 (10 %: ±0.3 or more, is excluded)."""
+    ([200, 400] is closer still) but reaches 0.02 at d = 8 (10 %: ±0.3 or more, is excluded); fitting three
+    corrections removes it."""
     k_ = np.arange(100, 401)
     for kind, beta_ in (("ntk", dim), ("nngp", dim + 2)):
         mu = sc.kernel_spectrum(dim, 400, kind=kind, depth=2, sigma_w2=2.0, sigma_b2=0.1).eigenvalue
@@ -322,6 +323,9 @@ def test_relu_spectra_decay_with_the_known_exponents(dim):
                                  correction=True, bounds=(0.0, 16.0)) for low in (100, 200)]
         assert abs(fits[0].exponent - beta_) < 0.025
         assert abs(fits[1].exponent - beta_) < abs(fits[0].exponent - beta_)
+        # log μ_k = c - β log k + a₁/k + a₂/k² + a₃/k³: with three corrections the exponent is exact to 1e-3
+        design = np.stack([np.ones(k_.size), -np.log(k_), 1 / k_, 1 / k_**2, 1 / k_**3], axis=1)
+        assert np.linalg.lstsq(design, np.log(mu[k_]), rcond=None)[0][1] == pytest.approx(beta_, abs=1e-3)
 
 
 def test_kernels_printed_for_mpmath_agree_with_numpy_and_helpers_are_refused():
