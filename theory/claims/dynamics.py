@@ -502,7 +502,7 @@ def _antisymmetric(mlp_half, seed, networks):
        "eigenvalue of the NTK (degrees 1, 2, 4): high frequencies are learned later.",
        SOURCE_BIAS, lambda: sp.Eq(sp.Symbol("a_k(t)/a_k(0)"), mode_decay(True).xreplace({lam: sp.Symbol("mu_k") * D})))
 def _spectral_bias(seed, size):
-    width, networks = sized(size, 512, 1024, 2048), sized(size, 8, 24, 48)
+    width, networks = sized(size, 512, 1024, 2048), sized(size, 8, 20, 48)
     X, harmonics, Y, mu, lr, dyn = _bias_setup()
     predicted = _bias_rates(mu, lr)
     steps = int(np.ceil(BIAS_WINDOW / predicted.min()))
