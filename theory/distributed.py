@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _validate
 from ._progress import Progress
-from .kernels import Kernel, _tiles, _write, nngp_ntk
+from .kernels import Kernel, nngp_ntk
+from .kernels.engine import _tiles, _write
 
 __all__ = ["blocked_nngp_ntk", "dask_nngp_ntk", "executor", "cores"]
 
