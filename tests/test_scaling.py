@@ -331,7 +331,7 @@ def test_relu_spectra_decay_with_the_known_exponents(dim):
 def test_kernels_printed_for_mpmath_agree_with_numpy_and_helpers_are_refused():
     import mpmath
 
-    from theory import kernels
+    from theory.kernels import kernels
     from theory.numeric import lambdify_mpmath
     from theory.symbols import g11, g12, g22
 
