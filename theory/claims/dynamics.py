@@ -565,7 +565,7 @@ def _parameter_sweep(seed, size):
     Lee et al.'s formula with the network's own Θ̂ = JJᵀ and f_0."""
     X, _, Y = _data()
     lr = _theory()[2]
-    widths = sized(size, _PARAMETER_WIDTHS[:9], _PARAMETER_WIDTHS, _PARAMETER_WIDTHS + [5793, 8192])
+    widths = sized(size, _PARAMETER_WIDTHS[:11], _PARAMETER_WIDTHS, _PARAMETER_WIDTHS + [5793, 8192])
     rows = []
     for width in widths:
         mlp = _mlp(width)
