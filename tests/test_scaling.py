@@ -367,6 +367,8 @@ def test_kernel_spectrum_errors():
         sc.kernel_spectrum(3, 5, nodes=101)
     with pytest.raises(ValueError, match="sigma_w2"):
         sc.kernel_spectrum(3, 5, sigma_w2=-1.0)
+    with pytest.raises(ValueError, match="Dirac"):
+        sc.kernel_spectrum(3, 5, activation="step", kind="ntk")
 
 
 # ---------------------------------------------------------------------------------------------------------------

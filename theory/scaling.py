@@ -329,8 +329,9 @@ def kernel_spectrum(dim, k_max, activation="relu", depth=1, kind="ntk", sigma_w2
     for mpmath (:func:`theory.numeric.lambdify_mpmath`) at 288 bits, the P_k^{(d)} from the derived three-term
     recurrence (:func:`legendre_recurrence`). The sum cancels from O(κ(1)) down to μ_k ~ k^{-d} (2e-18 for the
     depth-2 ReLU NTK at k = 400, d = 8; 6e-23 for its NNGP), which float64 cannot resolve below ~1e-16 κ(1); these
-    sums resolve it. Kernels that need a float64 quadrature helper (tanh, softplus, ...) are summed from float64 values:
-    their μ_k carry an error ~1e-12 Σ|terms| and stop being reliable there (``error``, ``reliable``).
+    sums resolve it. Kernels without an mpmath form (a float64 quadrature helper: tanh, softplus, ...) are summed
+    from float64 values: their μ_k carry an error ~1e-12 Σ|terms| and stop being reliable there (``error``,
+    ``reliable``).
     Cost: about N evaluations of the kernel in mpmath (~0.5 ms each at depth 2) and 4 k_max N integer operations:
     ~2 s for k_max = 400.
     """
@@ -339,6 +340,7 @@ def kernel_spectrum(dim, k_max, activation="relu", depth=1, kind="ntk", sigma_w2
     if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind: expected 'nngp' or 'ntk', got {kind!r}")
     sigma_w2, sigma_b2 = _validate.variance(sigma_w2, "sigma_w2"), _validate.variance(sigma_b2, "sigma_b2")
+    sphere_kernel(0.0, activation, depth, kind, sigma_w2, sigma_b2)  # the kernels' own checks (e.g. an infinite NTK)
     if nodes is None:
         nodes = 2 * int(np.ceil(1.1 * np.pi / 2 * (k_max + dim) + 60))
     nodes = _validate.count(nodes, "nodes", 4)
