@@ -512,16 +512,17 @@ def test_spectral_bias_criterion_accepts_the_kernel_and_rejects_equal_rates_and_
 @pytest.mark.parametrize("row_exponent, outside_exponent, verdict", [(-1.0, -0.5, "holds"), (-0.5, -0.5, "fails"),
                                                                      (-1.0, -1.0, "fails")])
 def test_parameter_solution_criteria_on_synthetic_power_laws(row_exponent, outside_exponent, verdict):
-    """Synthetic sweeps with 5 % errors: the claim's criteria accept its exponents (-1 inside the row space, -1/2
-    outside) and reject each rival (-1/2 inside, the issue's -1 outside)."""
+    """Synthetic sweeps at the claim's widths with 5 % errors and a 1/n correction: the claim's criteria (fits with
+    that correction) accept its exponents (-1 inside the row space, -1/2 outside) and reject each rival (-1/2
+    inside, the issue's -1 outside)."""
     from theory.claims.base import combine, power_law
 
-    widths = np.array(claims_dynamics._PARAMETER_WIDTHS, float)
+    widths = np.array([w for w, _ in claims_dynamics._parameter_design("default")], float)
     noise = 1 + 0.05 * np.random.default_rng(7).standard_normal((2, widths.size))
-    inside = power_law(widths, 3 * widths**row_exponent * noise[0], 0.05 * 3 * widths**row_exponent, -1.0,
-                       rivals={"n^-1/2": -0.5})
-    outside = power_law(widths, 2 * widths**outside_exponent * noise[1], 0.05 * 2 * widths**outside_exponent,
-                        -0.5, rivals={"n^-1": -1.0})
+    row = 3 * widths**row_exponent * (1 - 20 / widths)
+    out = 2 * widths**outside_exponent * (1 - 10 / widths)
+    inside = power_law(widths, row * noise[0], 0.05 * row, -1.0, rivals={"n^-1/2": -0.5}, correction=True)
+    outside = power_law(widths, out * noise[1], 0.05 * out, -0.5, rivals={"n^-1": -1.0}, correction=True)
     assert combine(inside, outside).verdict == verdict
 
 
@@ -539,3 +540,25 @@ def test_the_parameter_solution_sweep_measures_what_the_formula_says_for_a_linea
         dyn = MSEDynamics(gram[e], Y[:, 0], 0.5, discrete=True)
         linear = dyn.parameter_change(10, J[e], mlp.apply(params, X)[e, :, 0])
         np.testing.assert_allclose(moved[e], linear, atol=1e-12)
+
+
+def test_the_parameter_solution_jacobian_of_several_outputs_is_ordered_as_the_outputs():
+    """Rows of _jacobian follow f(X).reshape(E, D·out): its Gram's per-output diagonal blocks average to MLP.ntk
+    (which averages over output units), and for a network linear in θ with two outputs the claim's flattening --
+    Θ̂ = JJᵀ on all D·out rows, targets repeated, loss scale 1/D -- reproduces real training exactly."""
+    X, _, Y = claims_dynamics._data()
+    mlp = MLP(claims_dynamics.DIM, (16,), "erf", out=3, sigma_w2=2.0, sigma_b2=0.1)
+    params = mlp.init(4, networks=2)
+    J = claims_dynamics._jacobian(mlp, params, X)
+    gram = (J @ np.swapaxes(J, 1, 2)).reshape(2, len(X), 3, len(X), 3)
+    np.testing.assert_allclose(np.einsum("eakbk->eab", gram) / 3, mlp.ntk(params, X), rtol=1e-12)
+    linear_net = MLP(claims_dynamics.DIM, (), "identity", out=2, sigma_w2=1.3, sigma_b2=0.4)
+    params = linear_net.init(2, networks=2)
+    targets = np.repeat(Y, 2, axis=1)
+    run = train(linear_net, params, X, targets, 0.5, 10)
+    J = claims_dynamics._jacobian(linear_net, params, X)
+    moved = claims_dynamics._flat(run.params) - claims_dynamics._flat(params)
+    f0 = linear_net.apply(params, X).reshape(2, -1)
+    for e in range(2):
+        dyn = MSEDynamics(J[e] @ J[e].T, targets.reshape(-1), 0.5, discrete=True, loss_scale=1 / len(X))
+        np.testing.assert_allclose(moved[e], dyn.parameter_change(10, J[e], f0[e]), atol=1e-12)
