@@ -14,6 +14,13 @@ g_t(λ) = (η/D) ∫_0^t e^{-ηλs/D} ds = (1 - e^{-ηλt/D})/λ (:func:`mode_ga
     f_t(X) = Y + e^{-ηΘt/D} (f_0(X) - Y),          f_t(x) = f_0(x) - A_t(x) (f_0(X) - Y),
     A_t(x) = Θ(x, X) Θ^{-1} (I - e^{-ηΘt/D}).
 
+In parameter space the linearized network moves by θ' = -(η/D) ∇_θf_0(X)ᵀ (f_t(X) - Y), so (Lee et al. 2019, eq. 10)
+
+    θ_t - θ_0 = -∇_θf_0(X)ᵀ Θ^{-1} (I - e^{-ηΘt/D}) (f_0(X) - Y) = -∇_θf_0(X)ᵀ V diag(g_t(λ)) Vᵀ (f_0(X) - Y),
+
+the same gain per mode: only the D directions of the Jacobian's row space move (:meth:`MSEDynamics.parameter_change`,
+with a finite network's own empirical NTK Θ = ∇_θf_0 ∇_θf_0ᵀ).
+
 Over initializations f_0 is the NNGP, GP(0, K), so f_t is Gaussian (Lee et al. 2019, eqs. 15-16):
 
     μ_t(x) = A_t(x) Y,      Σ_t(x, x') = K(x, x') - A_t(x) K(X, x') - K(x, X) A_t(x')ᵀ + A_t(x) K A_t(x')ᵀ.
@@ -125,7 +132,8 @@ class MatrixFunction(sp.MatrixExpr):
 _LATEX_NAMES = {"Theta": r"\Theta", "f0(X)": "f_0(X)", "Theta(x,X)": r"\Theta(x, X)", "K(x,X)": "K(x, X)",
                 "K(x,x')": "K(x, x')", "f0(x)": "f_0(x)", "A_t(x)": "A_t(x)", "f_t(X)": "f_t(X)", "f_t(x)": "f_t(x)",
                 "mu_t(x)": r"\mu_t(x)", "Sigma_t(x,x')": r"\Sigma_t(x, x')",
-                "mu_NNGP(x)": r"\mu_{\mathrm{NNGP}}(x)", "Sigma_NNGP(x,x')": r"\Sigma_{\mathrm{NNGP}}(x, x')"}
+                "mu_NNGP(x)": r"\mu_{\mathrm{NNGP}}(x)", "Sigma_NNGP(x,x')": r"\Sigma_{\mathrm{NNGP}}(x, x')",
+                "theta_t-theta_0": r"\theta_t - \theta_0", "J": r"\nabla_\theta f_0(X)"}
 
 
 class _Named(sp.MatrixSymbol):
@@ -137,17 +145,19 @@ class _Named(sp.MatrixSymbol):
 
 def _matrices():
     """The matrices of the solution: D training points, M test points, one output."""
-    n, m = D, sp.Symbol("M", positive=True, integer=True)
+    n, m, p = D, sp.Symbol("M", positive=True, integer=True), sp.Symbol("P", positive=True, integer=True)
     shapes = {"Theta": (n, n), "K": (n, n), "Y": (n, 1), "f0(X)": (n, 1), "Theta(x,X)": (m, n), "K(x,X)": (m, n),
               "K(x,x')": (m, m), "f0(x)": (m, 1), "A_t(x)": (m, n), "f_t(X)": (n, 1), "f_t(x)": (m, 1),
-              "mu_t(x)": (m, 1), "Sigma_t(x,x')": (m, m), "mu_NNGP(x)": (m, 1), "Sigma_NNGP(x,x')": (m, m)}
+              "mu_t(x)": (m, 1), "Sigma_t(x,x')": (m, m), "mu_NNGP(x)": (m, 1), "Sigma_NNGP(x,x')": (m, m),
+              "theta_t-theta_0": (p, 1), "J": (n, p)}
     return {name: _Named(name, *shape) for name, shape in shapes.items()}
 
 
 def equations(discrete=False):
     """The NTK-GP solution as a list of ``sympy.Eq``: the per-mode equation and its derived solution, the training
     and test trajectories, their mean and covariance over initializations, the t -> ∞ limits, the stability bound,
-    and the NNGP posterior for comparison. Matrix functions are :class:`MatrixFunction` lifts of the per-mode
+    the NNGP posterior for comparison, and last the parameter-space solution (P parameters, Jacobian ∇_θf_0(X)
+    of shape D × P; Lee et al. 2019, eq. 10). Matrix functions are :class:`MatrixFunction` lifts of the per-mode
     solution; Θ and K are symmetric (so (Θ^{-1})ᵀ = Θ^{-1})."""
     m = _matrices()
     theta, K, Y, K_xX, K_xx = m["Theta"], m["K"], m["Y"], m["K(x,X)"], m["K(x,x')"]
@@ -176,6 +186,8 @@ def equations(discrete=False):
         sp.Eq(sp.Symbol("eta_max"), max_learning_rate().xreplace({lam: sp.Symbol("lambda_max", positive=True)})),
         sp.Eq(m["mu_NNGP(x)"], sp.MatMul(K_xX, noisy_inverse, Y), evaluate=False),
         sp.Eq(m["Sigma_NNGP(x,x')"], K_xx - sp.MatMul(K_xX, noisy_inverse, K_xX.T), evaluate=False),
+        sp.Eq(m["theta_t-theta_0"], -sp.MatMul(m["J"].T, sp.Inverse(theta), I - decay, m["f0(X)"] - Y),
+              evaluate=False),
     ]
 
 
@@ -333,6 +345,32 @@ class MSEDynamics:
             left = _cross(ntk_test, "ntk_test", None, len(V)) @ V
         out = (left[None] * gain[:, None, :]) @ V.T
         return out if t.ndim else out[0]
+
+    def parameter_coefficients(self, t, f0):
+        """c_t = -Θ^{-1}(I - decay(Θ))(f_0(X) - Y), (T, D[, out]): θ_t - θ_0 = ∇_θf_0(X)ᵀ c_t for the linearized
+        network (a combination of the D gradients ∇_θf_0(x_α); e.g. ``MLP.grads(params, X, c_t)`` assembles it).
+        Per mode the weight is the gain g_t(λ) of :func:`mode_gain`; null modes do not move."""
+        t = _times(t, self.discrete)
+        gain = np.where(self._live, self._factor(self._gain, np.atleast_1d(t)), 0.0)
+        r0 = self.eigenvectors.T @ (self._initial(f0, self.Y.shape[0], "f0") - self.Y)
+        moved = gain[..., None] * r0 if r0.ndim == 2 else gain * r0
+        out = -np.einsum("ij,tj...->ti...", self.eigenvectors, moved)
+        return out if t.ndim else out[0]
+
+    def parameter_change(self, t, jacobian, f0):
+        """θ_t - θ_0 = -∇_θf_0(X)ᵀ Θ^{-1}(I - e^{-ηΘt/D})(f_0(X) - Y) (or (I - ηΘ/D)^t for gradient descent),
+        (T, P): the parameter-space solution of Lee et al. 2019 (eq. 10), exact for a model linear in θ.
+
+        ``jacobian`` is ∇_θf_0(X), (D, P) (or (D, out, P) for several outputs), whose Gram matrix should be this
+        ``ntk``: Θ = ∇_θf_0 ∇_θf_0ᵀ, a finite network's own empirical NTK. ``f0`` = f_0(X).
+        """
+        size = self.Y.shape[0]
+        J = np.asarray(jacobian, dtype=np.float64)
+        if J.shape[:-1] != (size,) + self.Y.shape[1:] or J.ndim < 2 or not np.all(np.isfinite(J)):
+            raise ValueError(f"jacobian: expected finite ∇_θf_0(X) of shape {(size,) + self.Y.shape[1:]} + (P,), "
+                             f"got {J.shape}")
+        c = self.parameter_coefficients(t, f0)
+        return np.tensordot(c, J, axes=J.ndim - 1)
 
     def _initial(self, f, size, name):
         if f is None:

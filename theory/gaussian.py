@@ -100,6 +100,10 @@ class Angle(sp.Function):
         a, c, b = (printer._print(x) for x in (a, c, b))
         return f"({np_}.pi/2 - {np_}.arctan2({c}, {np_}.sqrt({np_}.maximum(({a})*({b}) - ({c})**2, 0))))"
 
+    def _mpmath(self, printer, a, c, b):
+        a, c, b = (printer._print(x) for x in (a, c, b))
+        return f"(mpmath.pi/2 - mpmath.atan2({c}, mpmath.sqrt(max(({a})*({b}) - ({c})**2, 0))))"
+
     def _c(self, printer, a, c, b):  # arcsin where it is well conditioned (|ρ| < 0.9): half the cost of atan2
         a, c, b = (printer._print(x) for x in (a, c, b))
         ab = f"(({a})*({b}))"

@@ -13,6 +13,10 @@ Printing rules beyond SymPy's SciPy printer:
   :class:`theory.gaussian.GaussianExpectation`) provide ``_numeric_helper() -> (key, callable, args)``; the
   callable joins the namespace of the generated function and is called on the printed ``args``.
 
+:func:`lambdify_mpmath` prints the same expressions for mpmath (arbitrary precision, scalars): package functions
+print themselves through a ``_mpmath(printer, *args)`` hook; an expression that needs a float64 runtime helper has
+no such form (ValueError), since its helper could not deliver more digits than float64.
+
 The same expressions can also become C (:func:`c_statements`, :func:`compile_c`): loops that would make a
 dozen NumPy passes over large arrays (the layers of a kernel recursion) then run as one compiled loop. Package
 functions print themselves in C through a ``_c(printer, *args)`` hook; an expression with anything C cannot
@@ -33,8 +37,9 @@ import sympy as sp
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import SciPyPrinter
+from sympy.printing.pycode import MpmathPrinter
 
-__all__ = ["lambdify", "c_statements", "c_compiler", "compile_c"]
+__all__ = ["lambdify", "lambdify_mpmath", "c_statements", "c_compiler", "compile_c"]
 
 
 class _Printer(SciPyPrinter):
@@ -116,6 +121,38 @@ def lambdify(args, expr, cse=True):
     if isinstance(expr, (list, tuple)):
         expr = sp.Tuple(*expr)
     return _broadcasting(args, sp.sympify(expr), cse)
+
+
+class _MpPrinter(MpmathPrinter):
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
+
+    def _print_Function(self, expr):
+        if hasattr(expr, "_mpmath"):
+            return expr._mpmath(self, *expr.args)
+        if hasattr(expr, "_numeric_helper"):
+            raise PrintMethodNotImplementedError(f"{expr.func} is computed by a float64 helper")
+        return super()._print_Function(expr)
+
+
+@lru_cache(maxsize=64)
+def _cached_mpmath(args, expr):
+    import mpmath
+
+    return sp.lambdify(args, expr, modules=[{"mpmath": mpmath}, "mpmath"], printer=_MpPrinter(), cse=True)
+
+
+def lambdify_mpmath(args, expr):
+    """Compile ``expr`` into a scalar function of mpmath numbers, evaluated at mpmath's working precision
+    (``mpmath.mp.dps``): the arbitrary-precision twin of :func:`lambdify`, printed from the same expression.
+
+    Raises ValueError when the expression has no mpmath form (it needs a float64 quadrature helper).
+    """
+    args = tuple(args)
+    try:
+        return _cached_mpmath(args, sp.sympify(expr))
+    except PrintMethodNotImplementedError as err:
+        raise ValueError(f"expr: no arbitrary-precision form ({err})") from None
 
 
 # --------------------------------------------------------------------------------------------------------------
