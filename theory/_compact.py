@@ -9,8 +9,6 @@ and lambdifies (with common subexpressions, linear in the depth) like it. The la
 ``theory.kernels(...).equations``.
 """
 
-from functools import lru_cache
-
 import sympy as sp
 
 __all__ = ["Composed", "compact", "kernel", "EXPANDED_DEPTH"]
@@ -20,20 +18,28 @@ EXPANDED_DEPTH = 2
 
 
 class Composed(sp.Function):
-    """An expression shown by name: subclasses carry ``expanded`` (the expression), ``symbols`` (its free symbols,
-    in the order of the arguments) and ``label`` (pretty) / ``latex_label``."""
+    """An expression shown by name: subclasses carry ``build`` (a function returning the expression, called once,
+    on first use: printing never builds it), ``symbols`` (its free symbols, in the order of the arguments) and
+    ``label`` (pretty) / ``latex_label``."""
 
-    expanded = None
+    build = None
     symbols = ()
     label = latex_label = ""
 
+    @classmethod
+    def expanded(cls):
+        """The full expression (built on first use; a DAG of size O(L), a tree exponential in L)."""
+        if "_expanded" not in cls.__dict__:
+            cls._expanded = cls.build()
+        return cls._expanded
+
     def doit(self, **hints):
-        return self.expanded.xreplace(dict(zip(self.symbols, self.args)))
+        return self.expanded().xreplace(dict(zip(self.symbols, self.args)))
 
     def fdiff(self, argindex=1):
         if not 1 <= argindex <= len(self.symbols):
             raise sp.ArgumentIndexError(self, argindex)
-        return sp.diff(self.expanded, self.symbols[argindex - 1]).xreplace(dict(zip(self.symbols, self.args)))
+        return sp.diff(self.expanded(), self.symbols[argindex - 1]).xreplace(dict(zip(self.symbols, self.args)))
 
     def _eval_evalf(self, prec):
         if all(a.is_number for a in self.args):
@@ -42,7 +48,7 @@ class Composed(sp.Function):
     def _numeric_helper(self):
         from .numeric import lambdify
 
-        return type(self), lambdify(self.symbols, self.expanded), self.args
+        return type(self), lambdify(self.symbols, self.expanded()), self.args
 
     def _latex(self, printer):
         return rf"{self.latex_label}\left({', '.join(printer._print(a) for a in self.args)}\right)"
@@ -51,37 +57,32 @@ class Composed(sp.Function):
         return printer._print_Function(self, func_name=self.label)
 
 
-def _free_symbols(expr):
-    """``expr.free_symbols``, visiting each shared subexpression once (SymPy's own walks the tree)."""
-    seen, found, stack = set(), set(), [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        if isinstance(e, sp.Symbol):
-            found.add(e)
-        stack.extend(e.args)
-    return found
-
-
-def compact(expr, name, label, latex_label):
-    """``expr`` as a :class:`Composed` application named ``name`` (str), ``label`` (pretty), ``latex_label``."""
-    symbols = tuple(sorted(_free_symbols(expr), key=sp.default_sort_key))
-    cls = type(name, (Composed,), {"expanded": expr, "symbols": symbols, "label": label, "latex_label": latex_label,
-                                   "nargs": len(symbols)})
+def compact(build, symbols, name, label, latex_label):
+    """The expression ``build()`` (free symbols ``symbols``) as a :class:`Composed` application named ``name`` (str),
+    ``label`` (pretty), ``latex_label``; ``build`` runs only when the expression itself is needed."""
+    symbols = tuple(sorted(symbols, key=sp.default_sort_key))
+    cls = type(name, (Composed,), {"build": staticmethod(build), "symbols": symbols, "label": label,
+                                   "latex_label": latex_label, "nargs": len(symbols)})
     return cls(*symbols)
 
 
 _SUPERSCRIPT = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 
 
-@lru_cache(maxsize=256)  # one class per expression: k.nngp == k.nngp
-def kernel(expr, kind, depth):
-    """The depth-``depth`` kernel ``expr`` (``kind`` "K" or "Theta"): itself up to :data:`EXPANDED_DEPTH`, else
-    compact as K^(L)_12(...) / Θ^(L)_12(...)."""
+_KERNELS = {}
+
+
+def kernel(key, build, symbols, kind, depth):
+    """The depth-``depth`` kernel ``build()`` (``kind`` "K" or "Theta", free symbols ``symbols``): the expression
+    itself up to :data:`EXPANDED_DEPTH`, else compact as K^(L)_12(...) / Θ^(L)_12(...), one class per hashable
+    ``key`` (the recursion's parameters, so that k.nngp == k.nngp without comparing expression trees, which SymPy
+    walks as trees: exponential in the depth)."""
     if depth <= EXPANDED_DEPTH:
-        return expr
-    pretty = ("K" if kind == "K" else "Θ") + f"({depth})".translate(_SUPERSCRIPT) + "₁₂"
-    latex = ("K" if kind == "K" else r"\Theta") + f"^{{({depth})}}_{{12}}"
-    return compact(expr, f"{kind}_12^({depth})", pretty, latex)
+        return build()
+    if (key, kind) not in _KERNELS:
+        if len(_KERNELS) >= 256:  # bounded, oldest first
+            del _KERNELS[next(iter(_KERNELS))]
+        pretty = ("K" if kind == "K" else "Θ") + f"({depth})".translate(_SUPERSCRIPT) + "₁₂"
+        latex = ("K" if kind == "K" else r"\Theta") + f"^{{({depth})}}_{{12}}"
+        _KERNELS[key, kind] = compact(build, symbols, f"{kind}_12^({depth})", pretty, latex)
+    return _KERNELS[key, kind]

@@ -90,12 +90,19 @@ class KernelRecursion:
     def nngp(self):
         """K^L(x, x') in terms of g11, g12, g22 (the input Gram entries over d); beyond depth 2 shown compactly as
         K^(L)_12(g11, g12, g22, ...), whose ``doit()`` is the full expression (see :mod:`theory._compact`)."""
-        return _compact.kernel(self._composed[1], "K", self.depth)
+        return self._compact("K", 1)
 
     @property
     def ntk(self):
         """Θ^L(x, x') in terms of g11, g12, g22; beyond depth 2 compact, like :attr:`nngp`."""
-        return _compact.kernel(self._composed[3], "Theta", self.depth)
+        return self._compact("Theta", 3)
+
+    def _compact(self, kind, index):
+        # the free symbols without building the composition: the input Gram entries and the layer map's parameters
+        symbols = {g11, g12, g22}.union(*(e.free_symbols for e in self.layer)) - {q11, q12, q22}
+        symbols |= self.sigma_w2.free_symbols | self.sigma_b2.free_symbols
+        key = (self.activation, self.depth, self.sigma_w2, self.sigma_b2)
+        return _compact.kernel(key, lambda: self._composed[index], symbols, kind, self.depth)
 
     @cached_property
     def equations(self):
