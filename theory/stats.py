@@ -81,17 +81,21 @@ def wls(design, y, y_se):
 class LogSlope(NamedTuple):
     """The slope s of log y = a + s log x (+ b/x): estimate, standard error (scaled up by √(χ²/dof) when the
     points scatter more than their errors say), the residual degrees of freedom, χ²/dof and the coefficients
-    (arrays for batched fits)."""
+    (arrays for batched fits); ``scatter``: the errors were estimated from the residuals alone (no stated errors)."""
 
     slope: np.ndarray
     stderr: np.ndarray
     dof: int
     chi2_dof: np.ndarray
     coef: np.ndarray
+    scatter: bool = False
 
     def quantile(self, alpha):
         """The two-sided quantile for a test at level ``alpha``: normal where the stated errors set the slope's error,
-        Student's t with the residual degrees of freedom where the fit's scatter set it (χ²/dof > 1)."""
+        Student's t with the residual degrees of freedom where the fit's scatter set it (χ²/dof > 1, or no stated
+        errors)."""
+        if self.scatter:
+            return threshold(alpha, self.dof)
         return np.where(self.chi2_dof > 1, threshold(alpha, self.dof), threshold(alpha))
 
     def interval(self, alpha):
@@ -100,17 +104,20 @@ class LogSlope(NamedTuple):
         return self.slope - half, self.slope + half
 
 
-def log_slope(x, y, y_se, correction=False):
+def log_slope(x, y, y_se=None, correction=False):
     """Fit log y = a + s log x (+ b/x with ``correction``, the leading finite-x term of a law that holds as x -> ∞)
     by weighted least squares with SE(log y) = SE(y)/y (:class:`LogSlope`); ``y``, ``y_se`` may have leading
     axes of independent data sets.
 
     With the errors known the slope's error is the WLS one and its quantile normal; when the points scatter more
     than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof) and the quantile is Student's t
-    with the residual degrees of freedom.
+    with the residual degrees of freedom. ``y_se=None`` (e.g. one point per network): ordinary least squares, the
+    error from the residuals and Student's t.
     """
     x = np.asarray(x, dtype=np.float64)
-    y, y_se = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(y_se, dtype=np.float64))
+    scatter = y_se is None
+    y = np.asarray(y, dtype=np.float64)
+    y, y_se = np.broadcast_arrays(y, y if scatter else np.asarray(y_se, dtype=np.float64))
     if not (x.ndim == 1 and y.shape[-1:] == x.shape):
         raise ValueError(f"x, y, y_se: expected x of shape (m,) and y, y_se of shape (..., m), got {x.shape}, "
                          f"{y.shape}")
@@ -121,7 +128,12 @@ def log_slope(x, y, y_se, correction=False):
     if x.size <= design.shape[1]:
         raise ValueError(f"x: need more than {design.shape[1]} points to fit and test the model, got {x.size}")
     fit = wls(design, np.log(y), y_se / y)
-    return LogSlope(fit.coef[..., 1], fit.stderr()[..., 1], fit.dof, fit.chi2 / fit.dof, fit.coef)
+    chi2_dof = fit.chi2 / fit.dof
+    if scatter:  # unit weights: σ² = χ²/dof estimates the residual variance, whatever its size
+        stderr = np.sqrt(fit.cov[..., 1, 1] * chi2_dof)
+    else:
+        stderr = fit.stderr()[..., 1]
+    return LogSlope(fit.coef[..., 1], stderr, fit.dof, chi2_dof, fit.coef, scatter)
 
 
 def bonferroni(alpha, tests):

@@ -611,8 +611,10 @@ def power_law(x, y, y_se, exponent, rivals=None, correction=False, level=None, w
     The weights are 1/SE(log y)² with SE(log y) = SE(y)/y. With the errors known, the interval uses the normal
     quantile; when the points scatter more than their errors say (χ²/dof > 1, model misfit) the slope's standard
     error is scaled up by √(χ²/dof) and the quantile is Student's t with the residual degrees of freedom.
+    ``y_se=None`` (one point per network, say): ordinary least squares with the error from the residuals.
     """
-    x, y, y_se = (np.asarray(a, float) for a in (x, y, y_se))
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    y_se = None if y_se is None else np.asarray(y_se, float)
     fit = stats.log_slope(x, y, y_se, correction=correction)
     data = {"x": x, "y": y, "y_se": y_se, "fit": fit.coef, **extra.pop("data", {})}
     criterion = _Slope(fit, exponent, rivals, correction, level, what, exempt)
