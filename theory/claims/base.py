@@ -608,9 +608,9 @@ def power_law(x, y, y_se, exponent, rivals=None, correction=False, level=None, w
 
     With ``correction=True`` the model is y = C x^s (1 + b/x), i.e. log y ≈ a + s log x + b/x: the leading finite-x
     correction of a law that holds as x -> ∞ (a width, a sample size) is fitted instead of biasing s.
-    The weights are 1/SE(log y)² with SE(log y) = SE(y)/y. With the errors known, the interval uses the normal
-    quantile; when the points scatter more than their errors say (χ²/dof > 1, model misfit) the slope's standard
-    error is scaled up by √(χ²/dof) and the quantile is Student's t with the residual degrees of freedom.
+    The weights are 1/SE(log y)² with SE(log y) = SE(y)/y and the interval uses the normal quantile; when the points
+    scatter more than their errors say (χ²/dof > 1, model misfit) the slope's standard error is scaled up by
+    √(χ²/dof).
     ``y_se=None`` (one point per network, say): ordinary least squares with the error from the residuals.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)

@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .. import finite_width as fw
+from .. import stats
 from ..activations import activation as _activation
 from ..montecarlo import MLP, empirical_kernels, train
 from ..numeric import lambdify
@@ -122,7 +123,8 @@ def _kurtosis_first_order(name, seed, size):
         kappa_se.append(se)
     kappa, kappa_se = np.array(kappa), np.array(kappa_se)
     residual = kappa[:, -1] - first[:, -1]
-    coefficient = _coefficient(widths, kappa[:, -1], kappa_se[:, -1], widths[0] * first[0, -1])
+    coefficient = _coefficient(widths, kappa[:, -1], kappa_se[:, -1], widths[0] * first[0, -1],
+                               rivals={"one layer fewer": widths[0] * first[0, -2]})
     data = {"widths": widths, "kappa": kappa, "kappa_se": kappa_se, "first_order": first,
             "residual": residual, "networks": networks, "coefficient": coefficient.estimate,
             "coefficient_se": coefficient.stderr}
@@ -132,16 +134,11 @@ def _kurtosis_first_order(name, seed, size):
     return result
 
 
-def _coefficient(widths, kappa, kappa_se, predicted):
-    """The measured c of κ = c/n + O(1/n²): weighted least squares of n κ̂ = c + b/n + d/n² (its truncation bias
-    is < 0.3 SE for the exactly solvable cases), compared with the predicted c within 5 SE."""
-    w = np.asarray(widths, dtype=float)
-    y, y_se = w * kappa, w * kappa_se
-    design = np.stack([np.ones_like(w), 1 / w, 1 / w**2], axis=1)
-    cov = np.linalg.inv(design.T @ (design / y_se[:, None] ** 2))
-    fit = cov @ design.T @ (y / y_se**2)
-    chi2 = float(np.sum(((y - design @ fit) / y_se) ** 2)) / max(len(w) - 3, 1)
-    return compare(predicted, float(fit[0]), float(np.sqrt(cov[0, 0] * max(1.0, chi2))))
+def _coefficient(widths, kappa, kappa_se, predicted, rivals=None):
+    """The measured c of κ = c/n + O(1/n²) (:func:`theory.stats.inverse_coefficient`: n κ̂ = c + b/n + d/n², its
+    truncation bias is < 0.3 SE for the exactly solvable cases), compared with the predicted c."""
+    c, c_se = stats.inverse_coefficient(widths, kappa, kappa_se)
+    return compare(predicted, c, c_se, rivals=rivals, what="first-order coefficient c")
 
 
 for _name, (_act, _depth, _sw, _sb, _) in KURTOSIS_CASES.items():
