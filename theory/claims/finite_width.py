@@ -250,8 +250,13 @@ def _ntk_one_layer(seed, size):
         ax.set(xscale="log", xlabel="width n", ylabel=r"$n\,\mathrm{Var}\,\Theta/\Theta^2$", title="one hidden layer")
         ax.legend()
 
-    return compare_all(pred, est, se, shown=(0, 0), what="(activation, width) pairs",
-                       data={"widths": widths, "prediction": pred, "estimate": est, "se": se}, plot=plot)
+    # exact at every width: each (activation, width) entry, and their inverse-variance mean per activation (SE /√5)
+    weights = 1 / se**2
+    pooled, pooled_se = np.sum(weights * est, axis=1) / np.sum(weights, axis=1), 1 / np.sqrt(np.sum(weights, axis=1))
+    return combine(compare_all(pred, est, se, shown=(0, 0), what="(activation, width) pairs"),
+                   compare_all(pred[:, 0], pooled, pooled_se, what="activations (mean of n Var/Theta^2 over widths)"),
+                   data={"widths": widths, "prediction": pred, "estimate": est, "se": se, "pooled": pooled},
+                   plot=plot)
 
 
 DEEP_RELU_DEPTH, DEEP_RELU_WIDTHS = 3, (16, 32, 64, 128)
@@ -274,12 +279,8 @@ def _ntk_deep_relu(seed, size):
         y_se.append(w * err)
     y, y_se = np.array(y), np.array(y_se)
     # n Var/Θ² = c + b/n: weighted least squares; the intercept is the first-order coefficient
-    design = np.stack([np.ones_like(widths), 1 / widths], axis=1)
-    weights = 1 / y_se**2
-    cov = np.linalg.inv(design.T @ (weights[:, None] * design))
-    coef = cov @ design.T @ (weights * y)
-    chi2 = float(np.sum(weights * (y - design @ coef) ** 2)) / max(len(y) - 2, 1)
-    c_se = float(np.sqrt(cov[0, 0] * max(1.0, chi2)))
+    fit = stats.wls(np.stack([np.ones_like(widths), 1 / widths], axis=1), y, y_se)
+    coef, c_se = fit.coef, float(fit.stderr()[0])
     c_pred = float(_ntk_coefficient("relu", DEEP_RELU_DEPTH, 2.0, 0.0))
 
     def plot(fig):
@@ -292,8 +293,9 @@ def _ntk_deep_relu(seed, size):
         ax.set(xlabel="1/n", ylabel=r"$n\,\mathrm{Var}\,\Theta/\Theta^2$", title=f"ReLU, depth {DEEP_RELU_DEPTH}")
         ax.legend()
 
-    return compare(c_pred, float(coef[0]), c_se, data={"widths": widths, "y": y, "y_se": y_se, "fit": coef,
-                                                       "hanin_nica_5L": 5 * DEEP_RELU_DEPTH}, plot=plot)
+    return compare(c_pred, float(coef[0]), c_se, rivals={"5L": 5 * DEEP_RELU_DEPTH},
+                   data={"widths": widths, "y": y, "y_se": y_se, "fit": coef, "hanin_nica_5L": 5 * DEEP_RELU_DEPTH},
+                   plot=plot)
 
 
 # --------------------------------------------------------------------------------------------------------------
