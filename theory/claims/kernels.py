@@ -53,8 +53,9 @@ def _agreement(kernel, activation, seed, size):
                title=f"{activation}, depth {DEPTH}")
         ax.legend()
 
-    return compare_all(exact, mean, se, bias=bias, shown=(0, 1), what="kernel entries",
-                       data={"exact": exact, "mean": mean, "se": se, "width": width}, plot=plot)
+    fewer = getattr(nngp_ntk(_inputs(), None, activation, DEPTH - 1, SIGMA_W2, SIGMA_B2), kernel)
+    return compare_all(exact, mean, se, bias=bias, rivals={"one layer fewer": fewer}, shown=(0, 1),
+                       what="kernel entries", data={"exact": exact, "mean": mean, "se": se, "width": width}, plot=plot)
 
 
 for _act in ("relu", "erf", "tanh"):
