@@ -189,7 +189,7 @@ def _exact_run(name, seed, size):
                title=f"{name}, depth {depth}, critical")
         ax.legend()
 
-    return compare_all(exact, kappa, kappa_se, shown=0, what="widths",
+    return compare_all(exact, kappa, kappa_se, shown=0, what="widths", rivals={"the first order alone": first},
                        data={"widths": widths, "exact": exact, "first_order": first, "kappa": kappa,
                              "kappa_se": kappa_se}, plot=plot)
 
@@ -326,7 +326,7 @@ def _dntk(seed, size):
         rms.append(np.sqrt(sq.mean()))
         rms_se.append(sq.std(ddof=1) / np.sqrt(networks) / (2 * rms[-1]))
     exponent = float(fw.cluster_exponent(*DNTK_GRAPH) / 2)
-    result = power_law(widths, rms, rms_se, exponent, correction=True)
+    result = power_law(widths, rms, rms_se, exponent, correction=True, rivals={"n^-1/2": exponent + 0.5})
 
     def plot(fig):
         ax = fig.add_subplot()
@@ -405,7 +405,8 @@ def _cluster_graph(seed, size):
     for j, (name, graph) in enumerate(CORRELATIONS):
         mean = np.abs(values[j].mean(axis=1))
         se = values[j].std(axis=1, ddof=1) / np.sqrt(networks)
-        fits.append(power_law(widths, mean, se, float(fw.cluster_exponent(*graph)), correction=True, what=name))
+        rule = float(fw.cluster_exponent(*graph))
+        fits.append(power_law(widths, mean, se, rule, correction=True, what=name, rivals={"n^1/2 off": rule + 0.5}))
     series = [(name.split(":")[0], f.data["y"], f.data["y_se"], f.estimate, f.prediction)
               for (name, _), f in zip(CORRELATIONS, fits)]
     headline = combine(*fits, headline=1, data={"widths": widths, "series": series})
