@@ -203,7 +203,7 @@ def _growth(seed, size):
 def _uv_peak(seed, size):
     widths, _, peak, _ = _growth(seed, size)
     mean, se = peak.mean(1), peak.std(1, ddof=1) / np.sqrt(peak.shape[1])
-    result = power_law(widths, mean, se, 0.5, correction=True)
+    result = power_law(widths, mean, se, 0.5, correction=True, rivals={"no growth": 0.0, "linear in n": 1.0})
     result.plot = _loglog(widths, mean, se, "peak |f|", result)
     return result
 
@@ -224,6 +224,7 @@ def _uv_growth_time(seed, size):
     se = np.sqrt(np.diag(np.linalg.inv(design.T @ design)) * (residual @ residual) / (len(residual) - 3))[1:]
     # the peak step is an integer: its rounding error (< 1/2, spread over many periods of t*) is part of the residuals
     result = compare_all(predicted, coef[1:], se, shown=0, what="coefficients (log n, log|f0|)",
+                         rivals={"log n in place of log sqrt(n)": predicted * [2, 1]},
                          data={"widths": widths, "f0": start, "step": when, "coef": coef})
 
     def plot(fig):

@@ -61,6 +61,13 @@ def _theory():
     return K, theta, lr, MSEDynamics(theta[:TRAIN, :TRAIN], Y, lr, nngp=K[:TRAIN, :TRAIN], discrete=True)
 
 
+def _readout_only():
+    """The rival of the trajectory claims: the same gradient descent with the NNGP K in place of Θ (the dynamics of
+    training the readout layer alone)."""
+    K, _, lr, _ = _theory()
+    return MSEDynamics(K[:TRAIN, :TRAIN], _data()[2], lr, nngp=K[:TRAIN, :TRAIN], discrete=True)
+
+
 def _mlp(width, **kwargs):
     return MLP(DIM, (width,), ACTIVATION, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, **kwargs)
 
@@ -141,7 +148,9 @@ def _trajectory_mean(seed, size):
     bias = BIAS / e["width"] * np.sqrt(np.diag(K)[TRAIN:])
     plot = _trajectory_plot(e, "mean", lambda s: dyn.predict(s, ntk_test=theta[TRAIN:, :TRAIN])[..., 0],
                             "mean of $f_t(x)$")
+    readout = _readout_only().predict(e["steps"], ntk_test=K[TRAIN:, :TRAIN])[..., 0]
     return compare_all(predicted, e["mean"], e["mean_se"], bias=np.broadcast_to(bias, predicted.shape),
+                       rivals={"the NNGP as the kernel (readout-only training)": readout},
                        what="(step, test input) pairs", data={**e, "predicted": predicted}, plot=plot)
 
 
@@ -159,7 +168,10 @@ def _trajectory_variance(seed, size):
 
     predicted = variance(e["steps"])
     bias = BIAS / e["width"] * np.diag(K)[TRAIN:]
+    readout = np.diagonal(_readout_only().covariance(e["steps"], K[TRAIN:, :TRAIN], K[TRAIN:, :TRAIN],
+                                                     K[TRAIN:, TRAIN:]), axis1=-2, axis2=-1)
     return compare_all(predicted, e["var"], e["var_se"], bias=np.broadcast_to(bias, predicted.shape),
+                       rivals={"the NNGP as the kernel (readout-only training)": readout},
                        what="(step, test input) pairs", data={**e, "predicted": predicted},
                        plot=_trajectory_plot(e, "var", variance, "variance of $f_t(x)$"))
 

@@ -101,7 +101,7 @@ def _concentrates(seed, size):
                               seed_for(seed, "ntk.kernel_concentrates", "bootstrap", width))
         rel.append(value)
         rel_se.append(se)
-    result = power_law(widths, rel, rel_se, -0.5, correction=True)
+    result = power_law(widths, rel, rel_se, -0.5, correction=True, rivals={"1/n": -1.0})
     result.plot = lambda fig: _loglog_plot("width n", "std(NTK) / NTK", "ReLU, depth 2")(result, fig)
     return result
 
