@@ -109,9 +109,9 @@ def log_slope(x, y, y_se=None, correction=False):
     axes of independent data sets.
 
     With the errors known the slope's error is the WLS one and its quantile normal; when the points scatter more
-    than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof) (the PDG scale factor; a Student
-    t on the few residual degrees of freedom would be wider by orders of magnitude at a family-wise level of 10⁻⁵
-    per test, and the stated errors already carry the scale). ``y_se=None`` (e.g. one point per network): ordinary least squares, the
+    than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof), the PDG scale factor (the stated
+    errors carry the scale, so the quantile stays normal: Student's t on 3 residual degrees of freedom would be ten
+    times wider at the 10⁻⁵ level of one test in a run). ``y_se=None`` (e.g. one point per network): ordinary least squares, the
     error from the residuals and Student's t.
     """
     x = np.asarray(x, dtype=np.float64)

@@ -68,7 +68,6 @@ class Result:
         self._criterion, self._interval = criterion, interval
         self.data = {} if data is None else data
         self.plot = plot
-        self._override = None
 
     @property
     def alpha(self):
@@ -83,18 +82,12 @@ class Result:
     @property
     def verdict(self):
         """``holds``, ``fails`` or ``inconclusive`` (:func:`theory.stats.combine` of the criteria)."""
-        if self._override is not None:
-            return self._override
         return stats.combine(c.verdict(self.alpha) for c in self.criteria)
 
     @property
     def passed(self):
         """The verdict is ``holds``."""
         return self.verdict == "holds"
-
-    @passed.setter
-    def passed(self, value):  # transitional: results that are not yet built with combine
-        self._override = "holds" if value else "fails"
 
     @property
     def criterion(self):
@@ -138,7 +131,7 @@ class Result:
         fields = {"prediction": self.prediction, "estimate": self.estimate, "stderr": self.stderr,
                   "interval": self._interval, "data": self.data, "plot": self.plot, **changes}
         copy = Result(criteria=self.criteria, **fields)
-        copy._criterion, copy._override = self._criterion, self._override
+        copy._criterion = self._criterion
         return copy
 
     def figure(self):
@@ -644,7 +637,7 @@ def combine(*results, headline=0, rivals=None, **extra):
     head = results[headline]
     criteria = []
     for r in results:
-        criteria += r.criteria if r._override is None else [_Condition(r.passed, r.criterion)]
+        criteria += r.criteria
     for name, values in (rivals or {}).items():
         if len(values) != len(results):
             raise ValueError(f"rivals: {name!r} needs one value (or None) per result, got {len(values)}")
