@@ -1,6 +1,6 @@
 """The symbolic derive-and-lambdify step, from cold caches: the first theory.nngp_ntk call at depth 10 and 100
 (8 inputs, so the numerics are negligible) -- derivation, lambdify, and the C compilation of the layer loop into
-an empty compiler cache --, and the composed SymPy recursion theory.kernels(activation, depth).
+an empty compiler cache --, and the composed SymPy recursion theory.mlp_kernels(activation, depth).
 
 No baseline: the accuracy column shows the warm (cached) time of the same call, which is what the derivation
 costs on top of it."""
@@ -27,7 +27,7 @@ def _clear_caches():
 
     SymPy's cache must go too: entries left from a previous derivation compare structurally with the new,
     equal-but-not-identical expression trees, which made the depth-100 composition take minutes."""
-    for name in ("theory.kernels", "theory.numeric", "theory.gaussian", "theory.activations"):
+    for name in ("theory.kernels.maps", "theory.kernels.ccode", "theory.kernels.engine", "theory.numeric", "theory.gaussian", "theory.activations"):
         for value in list(vars(sys.modules[name]).values()):
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
@@ -55,7 +55,7 @@ def test_first_nngp_ntk_call(benchmark, activation, depth):
 @pytest.mark.parametrize("depth", [10, 100])
 def test_symbolic_recursion(benchmark, depth):
     def run():
-        return theory.kernels("relu", depth).ntk
+        return theory.mlp_kernels("relu", depth).ntk
 
-    measure(benchmark, f"symbolic theory.kernels('relu', {depth}).ntk (cold caches)", "ours", run,
+    measure(benchmark, f"symbolic theory.mlp_kernels('relu', {depth}).ntk (cold caches)", "ours", run,
             memory=False, setup=_clear_caches)

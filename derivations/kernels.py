@@ -69,7 +69,7 @@ sp.solve(sp.Eq(layer.kdot_diag, 1), sigma_w2)
 # 100 is as cheap as depth 2); at criticality ($\sigma_w^2 = 2$, $\sigma_b^2 = 0$):
 
 # %%
-k = theory.kernels("relu", depth=2, sigma_w2=2, sigma_b2=0)
+k = theory.mlp_kernels("relu", depth=2, sigma_w2=2, sigma_b2=0)
 k.equations
 
 # %% [markdown]

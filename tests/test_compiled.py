@@ -6,7 +6,6 @@ parameterizations), and a missing compiler must fall back to NumPy silently.
 """
 
 import os
-import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -15,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies import input_sets
-from theory import nngp, nngp_ntk
+from theory import layer, nngp, nngp_ntk
+from theory.kernels import ccode, engine
 from theory.activations import activation
 from theory.numeric import c_compiler, c_statements
 from theory.symbols import q11, q12, q22
 
-kernels_module = sys.modules["theory.kernels"]  # theory.kernels is also the name of a function
 
 COMPILED = ["relu", "erf", "abs", "leaky_relu(1/5)", "gelu", "sin", "identity"]
 
@@ -54,13 +53,13 @@ def assert_close(a, b):
 
 @pytest.mark.parametrize("act", COMPILED)
 def test_these_activations_compile(act):
-    assert kernels_module._c_layers(activation(act), "ntk", True, c_compiler()) is not None
+    assert ccode._c_layers(activation(act), "ntk", True, c_compiler()) is not None
 
 
 def test_quadrature_helpers_have_no_c_form():
-    tanh = kernels_module.layer("tanh")
+    tanh = layer("tanh")
     assert c_statements({q11: "a", q12: "b", q22: "c"}, {"k": tanh.nngp}) is None
-    assert kernels_module._c_layers(activation("tanh"), "ntk", True, c_compiler()) is None
+    assert ccode._c_layers(activation("tanh"), "ntk", True, c_compiler()) is None
 
 
 @pytest.mark.parametrize("act", COMPILED)
@@ -76,7 +75,7 @@ def test_compiled_equals_numpy(act, x, depth, sw, sb):
 @pytest.mark.parametrize("act, sb", [("relu", 0.0), ("relu", 0.4), ("erf", 0.2), ("abs", 0.0), ("sin", 0.3)])
 def test_many_tiles_rectangles_and_the_standard_parameterization(act, sb, monkeypatch):
     """7×7 tiles: diagonal tiles, mirrored off-diagonal tiles and ragged edges; special rows in different tiles."""
-    monkeypatch.setattr(kernels_module, "_TILE", 49)
+    monkeypatch.setattr(engine, "_TILE", 49)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((20, 5))
     X = np.vstack([x, x[3], 2.5 * x[5], -x[7], np.zeros(5), x[:4] * (1 + 1e-9)])
@@ -111,7 +110,7 @@ def test_a_missing_or_failing_compiler_falls_back_to_numpy(tmp_path):
         f.write("#!/bin/sh\nexit 1\n")
     os.chmod(broken, 0o755)
     with compiler(broken):
-        assert kernels_module._c_layers(activation("relu"), "ntk", True, broken) is None
+        assert ccode._c_layers(activation("relu"), "ntk", True, broken) is None
         np.testing.assert_array_equal(nngp_ntk(x, None, "relu", depth=2, sigma_b2=0.1).ntk, T)
     with compiler("none"):
         K0, T0 = nngp_ntk(x, None, "relu", depth=2, sigma_b2=0.1)

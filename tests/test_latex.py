@@ -24,14 +24,14 @@ def test_text_escapes_outside_math_only():
 
 
 def test_sympy_objects_render_in_jupyter():
-    assert theory.kernels("erf", 2)._repr_latex_().startswith("$\\displaystyle \\begin{aligned}")
+    assert theory.mlp_kernels("erf", 2)._repr_latex_().startswith("$\\displaystyle \\begin{aligned}")
     assert theory.activation("tanh")._repr_latex_() == r"$\phi(z) = \tanh{\left(z \right)}$"
     assert theory.gaussian_expectation("tanh", "tanh")._repr_latex_().startswith(r"$\displaystyle \left\langle")
     assert claims.select(["ntk.kernel_concentrates"])[0]._repr_latex_() == r"$\displaystyle \frac{1}{\sqrt{n}}$"
 
 
 def test_a_topic_document_and_a_claim_report_compile(tmp_path, monkeypatch):
-    k = theory.kernels("gelu", 2)
+    k = theory.mlp_kernels("gelu", 2)
     body = "\n".join([latex.text("The GELU kernels, layer by layer (x_1 & x_2):"), latex.display(k),
                       latex.display(theory.gaussian_expectation("tanh", z)), latex.display(k.ntk)])
     path = tmp_path / "gelu.tex"

@@ -54,7 +54,7 @@ class Activation:
         self.expr = expr
         self.name = name or str(expr)
 
-    @property
+    @cached_property
     def parameters(self):
         """Free symbols other than ``z`` (e.g. the slope of a leaky ReLU given as a symbol)."""
         return self.expr.free_symbols - {z}

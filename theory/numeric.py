@@ -92,6 +92,8 @@ def _broadcasting(args, expr, cse):
     raw = _cached(args, expr, cse)
 
     def full(value, shape):
+        if type(value) is np.ndarray and value.shape == shape and value.dtype == np.float64:
+            return value  # the common case, without broadcast_to's overhead (it matters for small arrays)
         return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
 
     def function(*values):
@@ -156,8 +158,12 @@ _CFLAGS = ("-O2", "-fno-math-errno", "-ffp-contract=off", "-fPIC", "-shared")
 
 def c_compiler():
     """The C compiler command that :func:`compile_c` uses, or None when C is disabled or no such command exists."""
-    cc = os.environ.get("THEORY_CC", "cc")
-    return None if cc.lower() in ("", "none") or shutil.which(cc) is None else cc
+    return _compiler(os.environ.get("THEORY_CC", "cc"), os.environ.get("PATH"))
+
+
+@lru_cache(maxsize=16)
+def _compiler(cc, path):  # looked up once per (THEORY_CC, PATH): shutil.which stats the PATH's directories
+    return None if cc.lower() in ("", "none") or shutil.which(cc, path=path) is None else cc
 
 
 def _cache_dir():

@@ -15,10 +15,10 @@ import numpy as np
 import sympy as sp
 
 from .. import catapult as cat
+from .. import stats
 from ..montecarlo import MLP, train
 from ..numeric import lambdify
 from ..symbols import eta, n
-from .. import stats
 from .base import claim, combine, compare_all, condition, power_law, seed_for, sized
 
 SOURCE = "Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020 (the catapult mechanism); lecture notes 001"
@@ -406,8 +406,8 @@ def _relu_divergence(seed, size):
         ax.legend(loc="upper center", ncol=3)
 
     return condition(passed, criterion, exempt="an inequality: c_max >= 6 > 4, the uv model's boundary (its rival)",
-                     interval=(float(lo.min()), float(hi.max())), data={"c": _RELU_GRID, "phases": phases,
-                                                                        "width": width},
+                     interval=(float(lo.min()), float(hi.max())),
+                     data={"c": _RELU_GRID, "phases": phases, "width": width, "bound": ">"},
                      plot=plot).replace(prediction=4.0, estimate=estimate, stderr=spread)
 
 
@@ -440,7 +440,7 @@ def _relu_final(seed, size):
                  f"{int(np.sum((phases == 'catapult') & ~converged))} unconverged left out); largest final "
                  f"eta*lambda = {worst:.3f} < 2; smallest {float(values.min()) if values.size else np.nan:.3f}")
     return condition(passed, criterion, exempt="an inequality: final eta*lambda < 2 (the rival: it stays at c > 2)",
-                     data={"c": _RELU_GRID, "final_eta_lambda": final, "chosen": chosen, "width": width},
+                     data={"c": _RELU_GRID, "final_eta_lambda": final, "chosen": chosen, "width": width, "bound": "<"},
                      plot=_curves(runs, 1, r"$\eta \lambda_t$ (top eigenvalue of $\Theta/D$)", log=False)
                      ).replace(prediction=2.0, estimate=worst, stderr=0.0)
 
