@@ -314,7 +314,7 @@ DNTK_GRAPH = (8, ((0, 1), (0, 2), (4, 5), (4, 6)))
 def _dntk(seed, size):
     widths = sized(size, (16, 23, 32, 45, 64, 91), (16, 23, 32, 45, 64, 91, 128, 181),
                    (16, 23, 32, 45, 64, 91, 128, 181, 256, 362))
-    networks = sized(size, 100, 300, 1000)
+    networks = sized(size, 100, 800, 2000)
     x = np.random.default_rng(11).standard_normal((4, 4))
     y = np.array([[0.5], [-1.0], [1.0], [0.2]])
     rms, rms_se = [], []
