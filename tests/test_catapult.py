@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import theory.catapult as cat
 import theory.claims.catapult as claims_catapult
+from theory import stats
 from theory.claims import base
 from theory.cli import main
 from theory.montecarlo import MLP, train
@@ -246,17 +247,17 @@ def synthetic_changes(exponent, seed):
 def test_exponent_interval_covers_the_true_exponent(exponent):
     misses = 0
     for seed in range(200):
-        _, _, (low, high), _ = claims_catapult._exponent(*synthetic_changes(exponent, seed))
+        low, high = stats.log_slope(*synthetic_changes(exponent, seed)).interval(0.01)
         misses += not low <= exponent <= high
     assert misses <= 8  # a 99% interval: 2 misses expected in 200, P(> 8) < 1e-3
 
 
 def test_kernel_change_criteria_fail_for_the_wrong_scaling():
-    catapult_rule = lambda low, high: high >= 0  # as in catapult.relu_kernel_change.catapult
-    lazy_rule = lambda low, high: high < 0 and low <= -0.5  # as in catapult.relu_kernel_change.lazy
-    interval = lambda s: claims_catapult._exponent(*synthetic_changes(s, 0))[2]
-    assert catapult_rule(*interval(0.0)) and not catapult_rule(*interval(-0.5))
-    assert lazy_rule(*interval(-0.5)) and lazy_rule(*interval(-0.8)) and not lazy_rule(*interval(0.0))
+    def verdict(true, predicted, rival):  # as in catapult.relu_kernel_change.*
+        return base.power_law(*synthetic_changes(true, 0), None, predicted, rivals={"rival": rival}).verdict
+
+    assert verdict(0.0, 0.0, -0.5) == "holds" and verdict(-0.5, 0.0, -0.5) == "fails"
+    assert verdict(-0.5, -0.5, 0.0) == "holds" and verdict(0.0, -0.5, 0.0) == "fails"
 
 
 def test_claims_are_registered_with_sentences_and_predictions():

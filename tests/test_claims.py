@@ -142,6 +142,16 @@ def test_perturbation_rescores_the_recorded_criteria():
     assert not any(r.rejected for r in claims.combine(blunt, claims.condition(True, "ordered")).perturb(0.1))
 
 
+def test_a_joint_rival_is_excluded_when_some_criterion_excludes_its_value():
+    x = np.array([64, 128, 256, 512, 1024.0])
+    flat = claims.power_law(x, np.ones(5), np.full(5, 0.01), 0.0)
+    noisy = claims.power_law(x, x**-0.5, 0.3 * x**-0.5, -0.5)
+    assert claims.combine(flat, noisy, rivals={"NTK": [-0.5, 0.0]}).verdict == "holds"  # the flat slope excludes it
+    assert claims.combine(flat, noisy, rivals={"close": [0.001, -0.45]}).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="one value"):
+        claims.combine(flat, noisy, rivals={"short": [0.0]})
+
+
 def test_perturbation_needs_a_recorded_criterion_or_a_stated_exemption():
     by_hand = claims.Result(1.0, 1.0, 0.0, True, "looked fine")
     (row,) = by_hand.perturb(0.1)

@@ -233,3 +233,20 @@ def test_claims_hold_at_quick_size(claim_id):
 def test_derive_topics_render(name, options):
     result = topics()[name].derive(**options)
     assert render(result) and "\\" in render(result, latex=True)
+
+
+def test_random_features_exact_limits_agree_and_catch_a_typo(monkeypatch):
+    """The claim's exact check: the Mei-Montanari risk at psi = 1e7 equals the independent ridge-regression and
+    population-least-squares limits within its O(1/psi) remainder; with p2 written p1 in E1 it does not."""
+    from theory.claims.double_descent import _rf_limits
+
+    limit, value, remainder = _rf_limits(0.25)
+    assert np.all(np.abs(value - limit) <= remainder) and np.all(remainder < 1e-4 * limit)
+    right = dd.random_features_formula()
+    c, z2, p1, p2 = dd.chi, dd.zeta**2, dd.psi1, dd.psi2
+    e1 = p2 * c**3 * z2**2 - p2 * c**2 * z2 + p1 * p2 * c * z2 - p1 * p2  # E1 as printed by Mei & Montanari
+    bias = (e1 + (p2 - p1) * c**2 * z2) / sp.simplify(e1 / right[1])  # the typo p1 c² ζ² for p2 c² ζ² in E1
+    typo = (dd.F1_2 * bias + (dd.tau2 + dd.Fstar2) * right[2] + dd.Fstar2, bias, right[2])
+    monkeypatch.setattr(dd, "random_features_formula", lambda: typo)
+    limit, value, remainder = _rf_limits(0.25)
+    assert np.max(np.abs(value - limit) / remainder) > 1e3

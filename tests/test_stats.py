@@ -102,3 +102,21 @@ def test_verdicts_combine_holds_iff_all_hold():
     assert stats.combine(["inconclusive", "fails", "holds"]) == "fails"
     with pytest.raises(ValueError, match="verdicts"):
         stats.combine(["maybe"])
+
+
+def test_log_slope_without_stated_errors_is_scipys_linregress():
+    rng = np.random.default_rng(6)
+    x = np.repeat([128.0, 256, 512, 1024], 6)
+    y = 0.5 * x**-0.5 * np.exp(0.1 * rng.standard_normal(x.size))
+    fit = stats.log_slope(x, y)
+    reference = scipy.stats.linregress(np.log(x), np.log(y))
+    assert fit.slope == pytest.approx(reference.slope, rel=1e-10)
+    assert fit.stderr == pytest.approx(reference.stderr, rel=1e-8)
+    assert fit.quantile(0.01) == pytest.approx(scipy.stats.t.ppf(0.995, x.size - 2), rel=1e-12)
+
+
+def test_inverse_coefficient_recovers_c_of_c_over_x():
+    x = np.array([4.0, 8, 16, 32, 64, 128])
+    y = 15 / x + 40 / x**2 - 30 / x**3
+    c, c_se = stats.inverse_coefficient(x, y, 1e-6 * y)
+    assert c == pytest.approx(15, rel=1e-8) and 0 < c_se < 1e-3

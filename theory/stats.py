@@ -20,7 +20,8 @@ import scipy.stats
 
 from . import _validate
 
-__all__ = ["ALPHA", "VERDICTS", "mean_se", "wls", "WLS", "log_slope", "LogSlope", "fit_power_law", "PowerLawFit",
+__all__ = ["ALPHA", "VERDICTS", "mean_se", "wls", "WLS", "log_slope", "LogSlope", "inverse_coefficient",
+           "fit_power_law", "PowerLawFit",
            "bonferroni", "threshold", "verdict", "combine"]
 
 #: The family-wise significance level of one ``theory verify`` run (all registered claims together).
@@ -81,18 +82,20 @@ def wls(design, y, y_se):
 class LogSlope(NamedTuple):
     """The slope s of log y = a + s log x (+ b/x): estimate, standard error (scaled up by √(χ²/dof) when the
     points scatter more than their errors say), the residual degrees of freedom, χ²/dof and the coefficients
-    (arrays for batched fits)."""
+    (arrays for batched fits); ``scatter``: the errors were estimated from the residuals alone (no stated errors)."""
 
     slope: np.ndarray
     stderr: np.ndarray
     dof: int
     chi2_dof: np.ndarray
     coef: np.ndarray
+    scatter: bool = False
 
     def quantile(self, alpha):
-        """The two-sided quantile for a test at level ``alpha``: normal where the stated errors set the slope's error,
-        Student's t with the residual degrees of freedom where the fit's scatter set it (χ²/dof > 1)."""
-        return np.where(self.chi2_dof > 1, threshold(alpha, self.dof), threshold(alpha))
+        """The two-sided quantile for a test at level ``alpha``: normal with stated errors (the PDG scale factor
+        √max(1, χ²/dof) already widens the error of a misfit), Student's t with the residual degrees of freedom when
+        the errors come from the residuals alone (``scatter``)."""
+        return threshold(alpha, self.dof) if self.scatter else threshold(alpha)
 
     def interval(self, alpha):
         """The two-sided interval slope ± q SE at level ``alpha``."""
@@ -100,17 +103,21 @@ class LogSlope(NamedTuple):
         return self.slope - half, self.slope + half
 
 
-def log_slope(x, y, y_se, correction=False):
+def log_slope(x, y, y_se=None, correction=False):
     """Fit log y = a + s log x (+ b/x with ``correction``, the leading finite-x term of a law that holds as x -> ∞)
     by weighted least squares with SE(log y) = SE(y)/y (:class:`LogSlope`); ``y``, ``y_se`` may have leading
     axes of independent data sets.
 
     With the errors known the slope's error is the WLS one and its quantile normal; when the points scatter more
-    than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof) and the quantile is Student's t
-    with the residual degrees of freedom.
+    than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof), the PDG scale factor (the stated
+    errors carry the scale, so the quantile stays normal: Student's t on 3 residual degrees of freedom would be ten
+    times wider at the 10⁻⁵ level of one test in a run). ``y_se=None`` (e.g. one point per network): ordinary least squares, the
+    error from the residuals and Student's t.
     """
     x = np.asarray(x, dtype=np.float64)
-    y, y_se = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(y_se, dtype=np.float64))
+    scatter = y_se is None
+    y = np.asarray(y, dtype=np.float64)
+    y, y_se = np.broadcast_arrays(y, y if scatter else np.asarray(y_se, dtype=np.float64))
     if not (x.ndim == 1 and y.shape[-1:] == x.shape):
         raise ValueError(f"x, y, y_se: expected x of shape (m,) and y, y_se of shape (..., m), got {x.shape}, "
                          f"{y.shape}")
@@ -121,7 +128,23 @@ def log_slope(x, y, y_se, correction=False):
     if x.size <= design.shape[1]:
         raise ValueError(f"x: need more than {design.shape[1]} points to fit and test the model, got {x.size}")
     fit = wls(design, np.log(y), y_se / y)
-    return LogSlope(fit.coef[..., 1], fit.stderr()[..., 1], fit.dof, fit.chi2 / fit.dof, fit.coef)
+    chi2_dof = fit.chi2 / fit.dof
+    if scatter:  # unit weights: σ² = χ²/dof estimates the residual variance, whatever its size
+        stderr = np.sqrt(fit.cov[..., 1, 1] * chi2_dof)
+    else:
+        stderr = fit.stderr()[..., 1]
+    return LogSlope(fit.coef[..., 1], stderr, fit.dof, chi2_dof, fit.coef, scatter)
+
+
+def inverse_coefficient(x, y, y_se, corrections=2):
+    """The c of y = c/x + O(1/x²) and its standard error: weighted least squares of x·y = c + b₁/x + … + b_k/x^k
+    (k = ``corrections``), the error scaled by √max(1, χ²/dof)."""
+    x, y, y_se = (np.asarray(a, dtype=np.float64) for a in (x, y, y_se))
+    design = np.stack([x**-j for j in range(corrections + 1)], axis=1)
+    if x.size <= design.shape[1]:
+        raise ValueError(f"x: need more than {design.shape[1]} points for {corrections} corrections, got {x.size}")
+    fit = wls(design, x * y, x * y_se)
+    return float(fit.coef[0]), float(fit.stderr()[0])
 
 
 def bonferroni(alpha, tests):

@@ -69,7 +69,6 @@ class Result:
         self._criterion, self._interval = criterion, interval
         self.data = {} if data is None else data
         self.plot = plot
-        self._override = None
 
     @property
     def alpha(self):
@@ -84,18 +83,12 @@ class Result:
     @property
     def verdict(self):
         """``holds``, ``fails`` or ``inconclusive`` (:func:`theory.stats.combine` of the criteria)."""
-        if self._override is not None:
-            return self._override
         return stats.combine(c.verdict(self.alpha) for c in self.criteria)
 
     @property
     def passed(self):
         """The verdict is ``holds``."""
         return self.verdict == "holds"
-
-    @passed.setter
-    def passed(self, value):  # transitional: results that are not yet built with combine
-        self._override = "holds" if value else "fails"
 
     @property
     def criterion(self):
@@ -139,7 +132,7 @@ class Result:
         fields = {"prediction": self.prediction, "estimate": self.estimate, "stderr": self.stderr,
                   "interval": self._interval, "data": self.data, "plot": self.plot, **changes}
         copy = Result(criteria=self.criteria, **fields)
-        copy._criterion, copy._override = self._criterion, self._override
+        copy._criterion = self._criterion
         return copy
 
     def figure(self):
@@ -609,11 +602,13 @@ def power_law(x, y, y_se, exponent, rivals=None, correction=False, level=None, w
 
     With ``correction=True`` the model is y = C x^s (1 + b/x), i.e. log y ≈ a + s log x + b/x: the leading finite-x
     correction of a law that holds as x -> ∞ (a width, a sample size) is fitted instead of biasing s.
-    The weights are 1/SE(log y)² with SE(log y) = SE(y)/y. With the errors known, the interval uses the normal
-    quantile; when the points scatter more than their errors say (χ²/dof > 1, model misfit) the slope's standard
-    error is scaled up by √(χ²/dof) and the quantile is Student's t with the residual degrees of freedom.
+    The weights are 1/SE(log y)² with SE(log y) = SE(y)/y and the interval uses the normal quantile; when the points
+    scatter more than their errors say (χ²/dof > 1, model misfit) the slope's standard error is scaled up by
+    √(χ²/dof).
+    ``y_se=None`` (one point per network, say): ordinary least squares with the error from the residuals.
     """
-    x, y, y_se = (np.asarray(a, float) for a in (x, y, y_se))
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    y_se = None if y_se is None else np.asarray(y_se, float)
     fit = stats.log_slope(x, y, y_se, correction=correction)
     data = {"x": x, "y": y, "y_se": y_se, "fit": fit.coef, **extra.pop("data", {})}
     criterion = _Slope(fit, exponent, rivals, correction, level, what, exempt)
@@ -643,7 +638,7 @@ def combine(*results, headline=0, rivals=None, **extra):
     head = results[headline]
     criteria = []
     for r in results:
-        criteria += r.criteria if r._override is None else [_Condition(r.passed, r.criterion)]
+        criteria += r.criteria
     for name, values in (rivals or {}).items():
         if len(values) != len(results):
             raise ValueError(f"rivals: {name!r} needs one value (or None) per result, got {len(values)}")

@@ -12,14 +12,14 @@ f_{t+1} - y = (1 - η Θ/D)(f_t - y): so λ₀ is the top eigenvalue of Θ/D and
 from functools import lru_cache
 
 import numpy as np
-import scipy.stats
 import sympy as sp
 
 from .. import catapult as cat
+from .. import stats
 from ..montecarlo import MLP, train
 from ..numeric import lambdify
 from ..symbols import eta, n
-from .base import Result, claim, compare_all, power_law, seed_for, sized
+from .base import claim, combine, compare_all, condition, power_law, seed_for, sized
 
 SOURCE = "Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020 (the catapult mechanism); lecture notes 001"
 _X1 = np.ones((1, 1))
@@ -98,8 +98,9 @@ def _uv_map_exact(seed, size):
     worst = float(max(ratios))
     criterion = (f"max over {len(widths)} widths x {len(cs)} runs x {steps} steps of |network - map| (f/sqrt(n) and "
                  f"lambda; largest {max(deviations):.2g}) / propagated rounding bound = {worst:.3g} <= 1")
-    return Result(0.0, float(max(deviations)), 0.0, worst <= 1, criterion,
-                  data={"widths": widths, "c": cs, "deviation": deviations, "ratio_to_bound": ratios})
+    return condition(worst <= 1, criterion, exempt="an identity up to a propagated float64 rounding bound: no value "
+                     "to scale", data={"widths": widths, "c": cs, "deviation": deviations, "ratio_to_bound": ratios}
+                     ).replace(prediction=0.0, estimate=float(max(deviations)), stderr=0.0)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -164,13 +165,15 @@ def _uv_phase_diagram(seed, size):
     per_c = observed.transpose(1, 0, 2).reshape(len(cs), -1)
     lazy = _bracket(cs, np.any(per_c != "lazy", axis=1))
     diverge = _bracket(cs, np.any(per_c == "divergent", axis=1))
-    criterion = (f"{agree}/{total} runs where networks = map = predicted phase (all required); observed boundaries: "
-                 f"lazy -> catapult in ({lazy[0]:g}, {lazy[1]:g}], catapult -> divergent in ({diverge[0]:g}, "
-                 f"{diverge[1]:g}]; final eta*lambda of catapult runs <= {max(final):.3g}")
-    return Result(1.0, agree / total, 0.0, agree == total, criterion,
-                  data={"c": cs, "widths": widths, "observed": observed, "lazy_bracket": lazy,
-                        "divergent_bracket": diverge, "final_eta_lambda_catapult": max(final)},
-                  plot=_phase_plot(cs, widths, observed))
+    brackets = np.array([lazy, diverge])
+    boundaries = compare_all([2.0, 4.0], brackets.mean(1), 0.0, bias=np.diff(brackets, axis=1)[:, 0] / 2,
+                             what="boundaries 2/lambda0, 4/lambda0 inside the observed grid brackets (lazy -> catapult, "
+                                  "catapult -> divergent; bias = half a bracket)", shown=0)
+    return combine(boundaries, condition(agree == total, f"{agree}/{total} runs where networks = map = predicted "
+                                                         f"phase; final eta*lambda of catapult runs <= {max(final):.3g}"),
+                   data={"c": cs, "widths": widths, "observed": observed, "lazy_bracket": lazy,
+                         "divergent_bracket": diverge, "final_eta_lambda_catapult": max(final)},
+                   plot=_phase_plot(cs, widths, observed))
 
 
 _GROWTH_C = 2.5
@@ -200,7 +203,7 @@ def _growth(seed, size):
 def _uv_peak(seed, size):
     widths, _, peak, _ = _growth(seed, size)
     mean, se = peak.mean(1), peak.std(1, ddof=1) / np.sqrt(peak.shape[1])
-    result = power_law(widths, mean, se, 0.5, correction=True)
+    result = power_law(widths, mean, se, 0.5, correction=True, rivals={"no growth": 0.0, "linear in n": 1.0})
     result.plot = _loglog(widths, mean, se, "peak |f|", result)
     return result
 
@@ -221,6 +224,7 @@ def _uv_growth_time(seed, size):
     se = np.sqrt(np.diag(np.linalg.inv(design.T @ design)) * (residual @ residual) / (len(residual) - 3))[1:]
     # the peak step is an integer: its rounding error (< 1/2, spread over many periods of t*) is part of the residuals
     result = compare_all(predicted, coef[1:], se, shown=0, what="coefficients (log n, log|f0|)",
+                         rivals={"log n in place of log sqrt(n)": predicted * [2, 1]},
                          data={"widths": widths, "f0": start, "step": when, "coef": coef})
 
     def plot(fig):
@@ -368,9 +372,11 @@ def _relu_lazy(seed, size):
     criterion = (f"width {width}, {len(lo)} networks: first non-lazy c in " + ", ".join(
         f"({a:g}, {b:g}]" for a, b in zip(lo, hi)) + f"; all lazy up to c = {below:g} and non-lazy by "
         f"c = {resolution:g}: {'yes' if passed else 'NO'}")
-    return Result(2.0, estimate, spread, passed, criterion, interval=(float(lo.min()), float(hi.max())),
-                  data={"c": _RELU_GRID, "phases": phases, "width": width},
-                  plot=_curves(runs, 0, "training loss", log=True))
+    return condition(passed, criterion, exempt="an inequality on the grid of c (lazy at 1.9, non-lazy by 2.5); the "
+                     "finite-width shift above 2 is not derived", interval=(float(lo.min()), float(hi.max())),
+                     data={"c": _RELU_GRID, "phases": phases, "width": width},
+                     plot=_curves(runs, 0, "training loss", log=True)).replace(prediction=2.0, estimate=estimate,
+                                                                                stderr=spread)
 
 
 @claim("catapult.relu_divergence_boundary",
@@ -399,8 +405,10 @@ def _relu_divergence(seed, size):
                ylim=(-0.5, len(phases) + 0.5), title=f"deep ReLU networks, width {width} (dashed: c = 2 and 4)")
         ax.legend(loc="upper center", ncol=3)
 
-    return Result(4.0, estimate, spread, passed, criterion, interval=(float(lo.min()), float(hi.max())),
-                  data={"c": _RELU_GRID, "phases": phases, "width": width, "bound": ">"}, plot=plot)
+    return condition(passed, criterion, exempt="an inequality: c_max >= 6 > 4, the uv model's boundary (its rival)",
+                     interval=(float(lo.min()), float(hi.max())),
+                     data={"c": _RELU_GRID, "phases": phases, "width": width, "bound": ">"},
+                     plot=plot).replace(prediction=4.0, estimate=estimate, stderr=spread)
 
 
 _SETTLED = 10
@@ -431,9 +439,10 @@ def _relu_final(seed, size):
                  f"the last {_SETTLED} steps; "
                  f"{int(np.sum((phases == 'catapult') & ~converged))} unconverged left out); largest final "
                  f"eta*lambda = {worst:.3f} < 2; smallest {float(values.min()) if values.size else np.nan:.3f}")
-    return Result(2.0, worst, 0.0, passed, criterion, data={"c": _RELU_GRID, "final_eta_lambda": final,
-                                                            "chosen": chosen, "width": width, "bound": "<"},
-                  plot=_curves(runs, 1, r"$\eta \lambda_t$ (top eigenvalue of $\Theta/D$)", log=False))
+    return condition(passed, criterion, exempt="an inequality: final eta*lambda < 2 (the rival: it stays at c > 2)",
+                     data={"c": _RELU_GRID, "final_eta_lambda": final, "chosen": chosen, "width": width, "bound": "<"},
+                     plot=_curves(runs, 1, r"$\eta \lambda_t$ (top eigenvalue of $\Theta/D$)", log=False)
+                     ).replace(prediction=2.0, estimate=worst, stderr=0.0)
 
 
 _LAZY_C, _CATAPULT_C, _CHANGE_STEPS = 1.0, 3.0, 10
@@ -459,18 +468,6 @@ def _kernel_change(seed, size):
     return each, out
 
 
-def _exponent(widths, change, level=0.99):
-    """The width exponent s of the change, by least squares of log(change) on log(width) over the networks: ``(s,
-    its SE from the residuals, the ``level`` interval with Student's t on N - 2 degrees of freedom, the fit)``."""
-    design = np.stack([np.ones(len(widths)), np.log(widths)], axis=1)
-    coef, *_ = np.linalg.lstsq(design, np.log(change), rcond=None)
-    residual = np.log(change) - design @ coef
-    dof = len(widths) - 2
-    se = float(np.sqrt(np.linalg.inv(design.T @ design)[1, 1] * (residual @ residual) / dof))
-    half = scipy.stats.t.ppf(0.5 + level / 2, dof) * se
-    return float(coef[1]), se, (float(coef[1] - half), float(coef[1] + half)), coef
-
-
 def _change_plot(widths, changes):
     def plot(fig):
         ax = fig.add_subplot()
@@ -480,7 +477,7 @@ def _change_plot(widths, changes):
             mean = np.array([v.mean() for v in per])
             se = np.array([v.std(ddof=1) / np.sqrt(len(v)) for v in per])
             line = ax.errorbar(grid, mean, yerr=2 * se, fmt="o", capsize=3, label=f"c = {c:g} (mean, 2 SE)")
-            coef = _exponent(widths, change)[3]
+            coef = stats.log_slope(widths, change).coef
             ax.plot(grid, np.exp(coef[0]) * grid ** coef[1], "-", color=line[0].get_color(),
                     label=f"fit: exponent {coef[1]:.2f}")
         lazy = changes[_LAZY_C][widths == grid[0]].mean()
@@ -492,31 +489,24 @@ def _change_plot(widths, changes):
     return plot
 
 
-def _change_result(seed, size, c, prediction, rule, rule_text):
+def _change_result(seed, size, c, prediction, rivals):
+    """The width exponent of the kernel change at c: log(change) on log(width) over the networks (one point each;
+    the error from the residuals, Student's t)."""
     widths, changes = _kernel_change(seed, size)
-    change = changes[c]
-    slope, slope_se, (low, high), _ = _exponent(widths, change)
-    passed = bool(rule(low, high))
-    narrow, wide = widths == widths.min(), widths == widths.max()
-    criterion = (f"relative change {change[narrow].mean():.3g} at width {widths.min()}, {change[wide].mean():.3g} at "
-                 f"{widths.max()} ({len(change)} networks): fitted width exponent {slope:.3f} ± {slope_se:.2g}, 99% "
-                 f"interval [{low:.3f}, {high:.3f}]; {rule_text}: {'yes' if passed else 'NO'}")
-    return Result(prediction, slope, slope_se, passed, criterion, interval=(low, high),
-                  data={"widths": widths, "change": change}, plot=_change_plot(widths, changes))
+    return power_law(widths, changes[c], None, prediction, rivals=rivals, what="width exponent of the change",
+                     data={"widths": widths, "change": changes[c]}, plot=_change_plot(widths, changes))
 
 
 @claim("catapult.relu_kernel_change.catapult",
        "In the catapult phase ($\\eta = 3/\\lambda_0$) the relative change of the NTK of deep ReLU networks is "
-       "$O(1)$: it does not decrease with the width (its width exponent is not negative).", SOURCE, sp.S.One)
+       "$O(1)$: its width exponent is 0, not the lazy phase's $-1/2$.", SOURCE, sp.S.One)
 def _change_catapult(seed, size):
-    return _change_result(seed, size, _CATAPULT_C, 0.0, lambda low, high: high >= 0,
-                          "the upper end is at least 0 (no decrease)")
+    return _change_result(seed, size, _CATAPULT_C, 0.0, {"the lazy n^-1/2": -0.5})
 
 
 @claim("catapult.relu_kernel_change.lazy",
        "In the lazy phase ($\\eta = 1/\\lambda_0$) the relative change of the NTK of deep ReLU networks vanishes "
-       "as the width grows, at least as fast as $n^{-1/2}$: its width exponent is negative and compatible with a "
-       "value at most $-1/2$.", "Lee et al. 2019 (the $O(n^{-1/2})$ bound); " + SOURCE, n ** sp.Rational(-1, 2))
+       "as the width grows like $n^{-1/2}$: its width exponent is $-1/2$, not 0 (an $O(1)$ change).",
+       "Lee et al. 2019 (the $O(n^{-1/2})$ bound); " + SOURCE, n ** sp.Rational(-1, 2))
 def _change_lazy(seed, size):
-    return _change_result(seed, size, _LAZY_C, -0.5, lambda low, high: high < 0 and low <= -0.5,
-                          "the interval lies below 0 and reaches -1/2")
+    return _change_result(seed, size, _LAZY_C, -0.5, {"an O(1) change": 0.0})

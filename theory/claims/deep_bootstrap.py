@@ -62,6 +62,7 @@ def _linear(seed, size):
     relative = float(gap.mean() / worlds.real_test[:, T].mean())
     rho = lambdify((bs.d, bs.eta, bs.b), bs.ideal_world_rate())(cfg["d"], cfg["lr"], cfg["batch"])
     return compare(real_pred - ideal_pred, gap.mean(), gap.std(ddof=1) / np.sqrt(gap.size), bias=bound,
+                   rivals={"no bootstrap error": 0.0},
                    data={"T": T, "relative": relative, "bound": bound, "worlds": worlds},
                    plot=_plot(worlds, T, real_pred, lambda s: rho**s, f"sigma(x) = x, n = {cfg['n']}, d = {cfg['d']}: "
                               f"bootstrap error {relative:.0%} of test error"))
@@ -82,6 +83,7 @@ def _sign(seed, size):
     bias = s2 / cfg["n"] + 0.01
     relative = float(gap.mean() / worlds.real_test[:, T].mean())
     return compare(real_pred - ideal_pred, gap.mean(), gap.std(ddof=1) / np.sqrt(gap.size), bias=bias,
+                   rivals={"no bootstrap error": 0.0},
                    data={"T": T, "relative": relative, "worlds": worlds},
                    plot=_plot(worlds, T, real_pred, lambda s: np.full(s.shape, ideal_pred),
                               f"sign, n = {cfg['n']}, d = {cfg['d']}: bootstrap error {relative:.0%} of test error"))

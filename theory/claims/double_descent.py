@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import double_descent as dd
 from ..activations import activation
+from ..numeric import lambdify
 from .base import claim, combine, compare_all, condition, seed_for, sized
 
 SOURCE_LS = ("Hastie, Montanari, Rosset & Tibshirani 2019; Belkin, Hsu & Xu 2019; Nakkiran 2019 (more data can "
@@ -61,7 +62,9 @@ def _finite_n(seed, size):
     rng = _rng(seed, "double_descent.finite_n")
     mean, se = _mean_se([_risks(n_, p_, draws, rng) for p_ in ps])
     exact = dd.least_squares_risk(n_, ps, R2, SIGMA2)
+    limit = dd.ridgeless_risk(ps / n_, R2, SIGMA2)
     return compare_all(exact, mean, se, shown=int(np.argmax(exact)), what="widths p",
+                       rivals={"the n = oo limit at gamma = p/n": limit},
                        data={"p": ps, "risk": mean, "se": se, "exact": exact},
                        plot=_curve_plot(ps, mean, se, lambda p_: dd.least_squares_risk(n_, p_, R2, SIGMA2), "features p",
                                         f"ridgeless least squares, n = {n_}", n_))
@@ -94,6 +97,7 @@ def _hmrt(seed, size):
     limit, se, raw, sizes = _extrapolated(seed, size, "double_descent.hmrt", gammas, lambda g: 0.0)
     theory = dd.ridgeless_risk(gammas, R2, SIGMA2)
     return compare_all(theory, limit, se, what="aspect ratios (Monte Carlo at n = 16..128 extrapolated to n = oo)",
+                       rivals={"the noise-free risk (sigma^2 = 0)": dd.ridgeless_risk(gammas, R2, 0.0)},
                        data={"gamma": gammas, "limit": limit, "se": se, "raw": raw, "n": sizes},
                        plot=_curve_plot(gammas, limit, se, lambda g: dd.ridgeless_risk(g, R2, SIGMA2),
                                         "gamma = p/n", "HMRT limit (points: n -> oo extrapolations)", 1.0))
@@ -109,6 +113,7 @@ def _optimal_ridge(seed, size):
                                           lambda g: SIGMA2 * g / R2)
     theory = dd.ridgeless_risk(gammas, R2, SIGMA2, ridge="optimal")
     result = combine(compare_all(theory, limit, se, shown=2, what="aspect ratios (n = 16..128 extrapolated to n = oo)",
+                                 rivals={"ridgeless": dd.ridgeless_risk(gammas, R2, SIGMA2)},
                                  data={"gamma": gammas, "limit": limit, "se": se, "raw": raw, "n": sizes}),
                      condition(np.all(np.diff(theory) > 0), "the predicted risk is increasing in gamma"))
 
@@ -136,11 +141,41 @@ def _samplewise(seed, size):
     mean, se = _mean_se([_risks(m, p_, draws, rng) for m in ns])
     exact = dd.least_squares_risk(ns, p_, R2, SIGMA2)
     result = compare_all(exact, mean, se, shown=4, what="sample sizes n",
+                         rivals={"the n = oo limit at gamma = p/n": dd.ridgeless_risk(p_ / ns, R2, SIGMA2)},
                          data={"n": ns, "risk": mean, "se": se, "exact": exact},
                          plot=_curve_plot(ns, mean, se, lambda m: dd.least_squares_risk(m, p_, R2, SIGMA2), "samples n",
                                           f"sample-wise double descent, p = {p_}", p_))
     hurts = bool(mean[4] - 5 * se[4] > mean[1] + 5 * se[1])  # n = 34 is measurably worse than n = 10
     return combine(result, condition(hurts, "risk(n = 34) - 5 SE > risk(n = 10) + 5 SE"))
+
+
+def _rf_limits(tau2_, psis=(0.5, 2.0, 5.0), far=(1e6, 1e7)):
+    """Exact (non-Monte-Carlo) checks of the Mei-Montanari risk in its two limits, each against an independent
+    evaluation: (prediction, value of the formula at ψ = 10⁷, remainder bound) for ψ₁ -> ∞ and ψ₂ -> ∞.
+
+    Features σ(⟨θ, x⟩/√d) act, in the proportional limit, as μ₀ + μ₁⟨θ, x⟩/√d + μ_* z with z independent unit
+    noise per feature (ζ = μ₁/μ_*). ψ₁ -> ∞ (infinitely many features): min-norm regression becomes kernel
+    regression with K = μ₁²XXᵀ/d + μ_*²I, i.e. ridge regression on x with λ = 1/(ζ²ψ₂) at γ = d/n = 1/ψ₂, whose
+    risk is the Marchenko-Pastur ridge formula of Hastie, Montanari, Rosset & Tibshirani 2019
+    (:func:`theory.double_descent.ridge_formula`, r² = F₁² = 1, σ² = τ²). ψ₂ -> ∞ (infinitely many samples): the
+    population least-squares fit of ⟨β, x⟩ on N features leaves F₁² E_s[λ/(s + λ)], s in the spectrum of ΘᵀΘ/d
+    (ratio 1/ψ₁), i.e. F₁²(λ/ψ₁) m(-λ/ψ₁) with m the Stieltjes transform at γ = 1/ψ₁ and λ = 1/ζ². The formula's
+    remainder is O(1/ψ): bounded by its change from ψ = 10⁶ to 10⁷. These limits test every term of E₀, E₁, E₂
+    that survives as ψ₁ or ψ₂ -> ∞ (a typo in a subleading power of χ is left to the Monte Carlo comparison).
+    """
+    mu0, mu1, mus2 = (float(c.evalf()) for c in dd.random_features_coefficients("relu"))
+    lam_ = mus2 / mu1**2
+    psis = np.array(psis)
+    m = dd.stieltjes_transform()
+    stieltjes = lambdify((dd.gamma, *(m.free_symbols - {dd.gamma})), m)
+    kernel = dd.ridgeless_risk(1 / psis, 1.0, tau2_, ridge=lam_ / psis)
+    population = lam_ / psis * stieltjes(1 / psis, -lam_ / psis)
+    at = [[dd.random_features_risk(big, psis, tau2=tau2_).risk for big in far],
+          [dd.random_features_risk(psis, big, tau2=tau2_).risk for big in far]]
+    prediction = np.concatenate([kernel, population])
+    value = np.concatenate([at[0][1], at[1][1]])
+    remainder = np.concatenate([np.abs(at[0][1] - at[0][0]), np.abs(at[1][1] - at[1][0])])
+    return prediction, value, remainder
 
 
 @claim("double_descent.random_features",
@@ -172,7 +207,14 @@ def _random_features(seed, size):
     # Stated finite-d bias: the corrections shrink like 1/d; measured with 200-400 draws they are <= 8% at d = 25
     # and <= 3.2% (+- 1.3%) at d = 50 on these psi_1, so 5% of the risk bounds them at d = 50.
     bias = 0.05 * theory
-    return compare_all(theory, mean, se, bias=bias, shown=1, what="widths psi_1",
-                       data={"psi1": psis, "risk": mean, "se": se, "theory": theory},
+    mu0, mu1, mus2 = (float(c.evalf()) for c in dd.random_features_coefficients("relu"))
+    kernel_limit = dd.ridgeless_risk(1 / psi2_, 1.0, tau2_, ridge=mus2 / mu1**2 / psi2_)
+    limit, formula_far, remainder = _rf_limits(tau2_)
+    exact = compare_all(limit, formula_far, 0.0, bias=remainder,
+                        what="exact limits psi_1 -> oo (ridge regression) and psi_2 -> oo (population fit), bias = "
+                             "the formula's O(1/psi) remainder")
+    return combine(compare_all(theory, mean, se, bias=bias, shown=1, what="widths psi_1",
+                               rivals={"the kernel limit psi_1 -> oo": kernel_limit}), exact,
+                   data={"psi1": psis, "risk": mean, "se": se, "theory": theory},
                        plot=_curve_plot(psis, mean, se, lambda p1: dd.random_features_risk(p1, psi2_, tau2=tau2_).risk,
                                         "psi_1 = N/d", f"random features, d = {dim}, psi_2 = {psi2_:g}", psi2_))

@@ -63,6 +63,13 @@ def _theory():
     return K, theta, lr, MSEDynamics(theta[:TRAIN, :TRAIN], Y, lr, nngp=K[:TRAIN, :TRAIN], discrete=True)
 
 
+def _readout_only():
+    """The rival of the trajectory claims: the same gradient descent with the NNGP K in place of Θ (the dynamics of
+    training the readout layer alone)."""
+    K, _, lr, _ = _theory()
+    return MSEDynamics(K[:TRAIN, :TRAIN], _data()[2], lr, nngp=K[:TRAIN, :TRAIN], discrete=True)
+
+
 def _mlp(width, **kwargs):
     return MLP(DIM, (width,), ACTIVATION, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2, **kwargs)
 
@@ -143,7 +150,9 @@ def _trajectory_mean(seed, size):
     bias = BIAS / e["width"] * np.sqrt(np.diag(K)[TRAIN:])
     plot = _trajectory_plot(e, "mean", lambda s: dyn.predict(s, ntk_test=theta[TRAIN:, :TRAIN])[..., 0],
                             "mean of $f_t(x)$")
+    readout = _readout_only().predict(e["steps"], ntk_test=K[TRAIN:, :TRAIN])[..., 0]
     return compare_all(predicted, e["mean"], e["mean_se"], bias=np.broadcast_to(bias, predicted.shape),
+                       rivals={"the NNGP as the kernel (readout-only training)": readout},
                        what="(step, test input) pairs", data={**e, "predicted": predicted}, plot=plot)
 
 
@@ -161,7 +170,10 @@ def _trajectory_variance(seed, size):
 
     predicted = variance(e["steps"])
     bias = BIAS / e["width"] * np.diag(K)[TRAIN:]
+    readout = np.diagonal(_readout_only().covariance(e["steps"], K[TRAIN:, :TRAIN], K[TRAIN:, :TRAIN],
+                                                     K[TRAIN:, TRAIN:]), axis1=-2, axis2=-1)
     return compare_all(predicted, e["var"], e["var_se"], bias=np.broadcast_to(bias, predicted.shape),
+                       rivals={"the NNGP as the kernel (readout-only training)": readout},
                        what="(step, test input) pairs", data={**e, "predicted": predicted},
                        plot=_trajectory_plot(e, "var", variance, "variance of $f_t(x)$"))
 
@@ -210,7 +222,7 @@ def _sweep(seed, size):
     rows = {k: [] for k in ("parameters", "ntk", "nngp", "velocity", "linearization")}
     for width in _widths(size):
         mlp = _mlp(width)
-        params = mlp.init(seed_for(seed, "dynamics.sweep", width), _networks(sized(size, 16, 64, 128), width))
+        params = mlp.init(seed_for(seed, "dynamics.sweep", width), _networks(sized(size, 16, 160, 320), width))
         run = train(mlp, params, X, Y, lr, STEPS, X_test=X_test, record_every=5)
         ntk0, ntk1 = mlp.ntk(params, inputs), mlp.ntk(run.params, inputs)
         velocity = _kernel_velocity(mlp, params, X, Y, inputs)
@@ -247,12 +259,14 @@ def _loglog(result, ylabel, title, root=False):
     return plot
 
 
-def _sweep_claim(key, exponent, ylabel, seed, size, root=False):
+def _sweep_claim(key, exponent, ylabel, seed, size, rival, root=False):
     """The fitted exponent of ``key`` against the width, with a leading 1/n correction -- or, with ``root``, with a
     leading n^{-1/2} correction (a fit in x = √n, whose exponent is twice the one in n)."""
     s = _sweep(seed, size)
     x = np.sqrt(s["widths"]) if root else s["widths"]
-    result = power_law(x, s[key][:, 0], s[key][:, 1], (2 if root else 1) * exponent, correction=True,
+    scale = 2 if root else 1
+    result = power_law(x, s[key][:, 0], s[key][:, 1], scale * exponent, correction=True,
+                       rivals={name: scale * value for name, value in rival.items()},
                        what="in x = sqrt(n), twice the exponent in n" if root else "exponent")
     if root:
         low, high = result.interval
@@ -267,28 +281,32 @@ def _sweep_claim(key, exponent, ylabel, seed, size, root=False):
        "Lazy training: the relative change of the parameters between initialization and the end of training falls "
        "like $n^{-1/2}$.", SOURCE_LEE, n ** sp.Rational(-1, 2))
 def _lazy_parameters(seed, size):
-    return _sweep_claim("parameters", -0.5, r"$\|\theta_T - \theta_0\| / \|\theta_0\|$", seed, size)
+    return _sweep_claim("parameters", -0.5, r"$\|\theta_T - \theta_0\| / \|\theta_0\|$", seed, size,
+                        {"1/n (like the kernels)": -1.0})
 
 
 @claim("dynamics.lazy.ntk",
        "Lazy training: the relative change of the empirical NTK during training falls like $1/n$ (faster than "
        "the $n^{-1/2}$ bound).", SOURCE_HIERARCHY, 1 / n)
 def _lazy_ntk(seed, size):
-    return _sweep_claim("ntk", -1.0, r"$\|\hat\Theta_T - \hat\Theta_0\| / \|\hat\Theta_0\|$", seed, size)
+    return _sweep_claim("ntk", -1.0, r"$\|\hat\Theta_T - \hat\Theta_0\| / \|\hat\Theta_0\|$", seed, size,
+                        {"the n^-1/2 bound": -0.5})
 
 
 @claim("dynamics.lazy.nngp",
        "Lazy training: the relative change of the empirical NNGP (the readout's kernel) during training falls "
        "like $1/n$.", SOURCE_HIERARCHY, 1 / n)
 def _lazy_nngp(seed, size):
-    return _sweep_claim("nngp", -1.0, r"$\|\hat K_T - \hat K_0\| / \|\hat K_0\|$", seed, size)
+    return _sweep_claim("nngp", -1.0, r"$\|\hat K_T - \hat K_0\| / \|\hat K_0\|$", seed, size,
+                        {"the n^-1/2 bound": -0.5})
 
 
 @claim("dynamics.hierarchy",
        "At initialization the NTK's velocity $d\\Theta/dt$, the second equation of the hierarchy, is suppressed "
        "like $1/n$.", SOURCE_HIERARCHY, 1 / n)
 def _hierarchy(seed, size):
-    return _sweep_claim("velocity", -1.0, r"$\|d\hat\Theta/dt\| / \|\hat\Theta_0\|$ at $t = 0$", seed, size)
+    return _sweep_claim("velocity", -1.0, r"$\|d\hat\Theta/dt\| / \|\hat\Theta_0\|$ at $t = 0$", seed, size,
+                        {"n^-1/2": -0.5})
 
 
 @claim("dynamics.linearization",
@@ -296,7 +314,8 @@ def _hierarchy(seed, size):
        "trained the same way, by $O(1/n)$.", SOURCE_LEE + "; " + SOURCE_HIERARCHY, 1 / n)
 def _linearization(seed, size):
     # the gap mixes the 1/n second-order terms with n^{-3/2} third-order ones: its correction is n^{-1/2}
-    return _sweep_claim("linearization", -1.0, r"$\sup_t$ RMS $|f_t - f^{\mathrm{lin}}_t|$", seed, size, root=True)
+    return _sweep_claim("linearization", -1.0, r"$\sup_t$ RMS $|f_t - f^{\mathrm{lin}}_t|$", seed, size,
+                        {"the n^-1/2 bound": -0.5}, root=True)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -353,7 +372,7 @@ def _taylor(mlp, params, X, Y, inputs, lr, steps, order):
        "its gap is one order higher in the training time $\\tau = \\eta t$, so the ratio of the gaps grows like "
        "$\\tau$.", "Dyer & Gur-Ari 2020; Huang & Yau 2020; Bai & Lee 2020 (quadratic models); notes 001", t)
 def _quadratic(seed, size):
-    width, networks = sized(size, 512, 1024, 2048), sized(size, 6, 8, 24)
+    width, networks = sized(size, 512, 1024, 2048), sized(size, 6, 40, 96)
     X, X_test, Y = _data()
     inputs = np.concatenate([X, X_test])
     lr = 0.05 * _theory()[2]
@@ -366,6 +385,7 @@ def _quadratic(seed, size):
     ratio = gaps[1] / gaps[0]  # (steps, E)
     tau = lr * np.array(steps)
     result = power_law(1 / tau, ratio.mean(1), ratio.std(1, ddof=1) / np.sqrt(networks), -1.0, correction=True,
+                       rivals={"half an order (tau^1/2)": -0.5},
                        data={"tau": tau, "linear_gap": gaps[0].mean(1), "quadratic_gap": gaps[1].mean(1)})
 
     def plot(fig):
@@ -409,7 +429,7 @@ def _mean_field(seed, size):
 def _mean_field_claim(seed, size):
     widths, rows = _mean_field(seed, size)
     lazy = _sweep(seed, size)
-    result = power_law(widths, rows[:, 0], rows[:, 1], 0.0, correction=True,
+    result = power_law(widths, rows[:, 0], rows[:, 1], 0.0, correction=True, rivals={"the lazy 1/n": -1.0},
                        data={"lr_over_n": rows[:, 2], "final_loss": rows[:, 3]})
 
     def plot(fig):

@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .. import finite_width as fw
+from .. import stats
 from ..activations import activation as _activation
 from ..montecarlo import MLP, empirical_kernels, train
 from ..numeric import lambdify
@@ -122,7 +123,8 @@ def _kurtosis_first_order(name, seed, size):
         kappa_se.append(se)
     kappa, kappa_se = np.array(kappa), np.array(kappa_se)
     residual = kappa[:, -1] - first[:, -1]
-    coefficient = _coefficient(widths, kappa[:, -1], kappa_se[:, -1], widths[0] * first[0, -1])
+    coefficient = _coefficient(widths, kappa[:, -1], kappa_se[:, -1], widths[0] * first[0, -1],
+                               rivals={"one layer fewer": widths[0] * first[0, -2]})
     data = {"widths": widths, "kappa": kappa, "kappa_se": kappa_se, "first_order": first,
             "residual": residual, "networks": networks, "coefficient": coefficient.estimate,
             "coefficient_se": coefficient.stderr}
@@ -132,16 +134,11 @@ def _kurtosis_first_order(name, seed, size):
     return result
 
 
-def _coefficient(widths, kappa, kappa_se, predicted):
-    """The measured c of κ = c/n + O(1/n²): weighted least squares of n κ̂ = c + b/n + d/n² (its truncation bias
-    is < 0.3 SE for the exactly solvable cases), compared with the predicted c within 5 SE."""
-    w = np.asarray(widths, dtype=float)
-    y, y_se = w * kappa, w * kappa_se
-    design = np.stack([np.ones_like(w), 1 / w, 1 / w**2], axis=1)
-    cov = np.linalg.inv(design.T @ (design / y_se[:, None] ** 2))
-    fit = cov @ design.T @ (y / y_se**2)
-    chi2 = float(np.sum(((y - design @ fit) / y_se) ** 2)) / max(len(w) - 3, 1)
-    return compare(predicted, float(fit[0]), float(np.sqrt(cov[0, 0] * max(1.0, chi2))))
+def _coefficient(widths, kappa, kappa_se, predicted, rivals=None):
+    """The measured c of κ = c/n + O(1/n²) (:func:`theory.stats.inverse_coefficient`: n κ̂ = c + b/n + d/n², its
+    truncation bias is < 0.3 SE for the exactly solvable cases), compared with the predicted c."""
+    c, c_se = stats.inverse_coefficient(widths, kappa, kappa_se)
+    return compare(predicted, c, c_se, rivals=rivals, what="first-order coefficient c")
 
 
 for _name, (_act, _depth, _sw, _sb, _) in KURTOSIS_CASES.items():
@@ -192,7 +189,7 @@ def _exact_run(name, seed, size):
                title=f"{name}, depth {depth}, critical")
         ax.legend()
 
-    return compare_all(exact, kappa, kappa_se, shown=0, what="widths",
+    return compare_all(exact, kappa, kappa_se, shown=0, what="widths", rivals={"the first order alone": first},
                        data={"widths": widths, "exact": exact, "first_order": first, "kappa": kappa,
                              "kappa_se": kappa_se}, plot=plot)
 
@@ -253,8 +250,13 @@ def _ntk_one_layer(seed, size):
         ax.set(xscale="log", xlabel="width n", ylabel=r"$n\,\mathrm{Var}\,\Theta/\Theta^2$", title="one hidden layer")
         ax.legend()
 
-    return compare_all(pred, est, se, shown=(0, 0), what="(activation, width) pairs",
-                       data={"widths": widths, "prediction": pred, "estimate": est, "se": se}, plot=plot)
+    # exact at every width: each (activation, width) entry, and their inverse-variance mean per activation (SE /√5)
+    weights = 1 / se**2
+    pooled, pooled_se = np.sum(weights * est, axis=1) / np.sum(weights, axis=1), 1 / np.sqrt(np.sum(weights, axis=1))
+    return combine(compare_all(pred, est, se, shown=(0, 0), what="(activation, width) pairs"),
+                   compare_all(pred[:, 0], pooled, pooled_se, what="activations (mean of n Var/Theta^2 over widths)"),
+                   data={"widths": widths, "prediction": pred, "estimate": est, "se": se, "pooled": pooled},
+                   plot=plot)
 
 
 DEEP_RELU_DEPTH, DEEP_RELU_WIDTHS = 3, (16, 32, 64, 128)
@@ -277,12 +279,8 @@ def _ntk_deep_relu(seed, size):
         y_se.append(w * err)
     y, y_se = np.array(y), np.array(y_se)
     # n Var/Θ² = c + b/n: weighted least squares; the intercept is the first-order coefficient
-    design = np.stack([np.ones_like(widths), 1 / widths], axis=1)
-    weights = 1 / y_se**2
-    cov = np.linalg.inv(design.T @ (weights[:, None] * design))
-    coef = cov @ design.T @ (weights * y)
-    chi2 = float(np.sum(weights * (y - design @ coef) ** 2)) / max(len(y) - 2, 1)
-    c_se = float(np.sqrt(cov[0, 0] * max(1.0, chi2)))
+    fit = stats.wls(np.stack([np.ones_like(widths), 1 / widths], axis=1), y, y_se)
+    coef, c_se = fit.coef, float(fit.stderr()[0])
     c_pred = float(_ntk_coefficient("relu", DEEP_RELU_DEPTH, 2.0, 0.0))
 
     def plot(fig):
@@ -295,8 +293,9 @@ def _ntk_deep_relu(seed, size):
         ax.set(xlabel="1/n", ylabel=r"$n\,\mathrm{Var}\,\Theta/\Theta^2$", title=f"ReLU, depth {DEEP_RELU_DEPTH}")
         ax.legend()
 
-    return compare(c_pred, float(coef[0]), c_se, data={"widths": widths, "y": y, "y_se": y_se, "fit": coef,
-                                                       "hanin_nica_5L": 5 * DEEP_RELU_DEPTH}, plot=plot)
+    return compare(c_pred, float(coef[0]), c_se, rivals={"5L": 5 * DEEP_RELU_DEPTH},
+                   data={"widths": widths, "y": y, "y_se": y_se, "fit": coef, "hanin_nica_5L": 5 * DEEP_RELU_DEPTH},
+                   plot=plot)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -315,7 +314,7 @@ DNTK_GRAPH = (8, ((0, 1), (0, 2), (4, 5), (4, 6)))
 def _dntk(seed, size):
     widths = sized(size, (16, 23, 32, 45, 64, 91), (16, 23, 32, 45, 64, 91, 128, 181),
                    (16, 23, 32, 45, 64, 91, 128, 181, 256, 362))
-    networks = sized(size, 100, 300, 1000)
+    networks = sized(size, 100, 800, 2000)
     x = np.random.default_rng(11).standard_normal((4, 4))
     y = np.array([[0.5], [-1.0], [1.0], [0.2]])
     rms, rms_se = [], []
@@ -327,7 +326,7 @@ def _dntk(seed, size):
         rms.append(np.sqrt(sq.mean()))
         rms_se.append(sq.std(ddof=1) / np.sqrt(networks) / (2 * rms[-1]))
     exponent = float(fw.cluster_exponent(*DNTK_GRAPH) / 2)
-    result = power_law(widths, rms, rms_se, exponent, correction=True)
+    result = power_law(widths, rms, rms_se, exponent, correction=True, rivals={"n^-1/2": exponent + 0.5})
 
     def plot(fig):
         ax = fig.add_subplot()
@@ -406,7 +405,8 @@ def _cluster_graph(seed, size):
     for j, (name, graph) in enumerate(CORRELATIONS):
         mean = np.abs(values[j].mean(axis=1))
         se = values[j].std(axis=1, ddof=1) / np.sqrt(networks)
-        fits.append(power_law(widths, mean, se, float(fw.cluster_exponent(*graph)), correction=True, what=name))
+        rule = float(fw.cluster_exponent(*graph))
+        fits.append(power_law(widths, mean, se, rule, correction=True, what=name, rivals={"n^1/2 off": rule + 0.5}))
     series = [(name.split(":")[0], f.data["y"], f.data["y_se"], f.estimate, f.prediction)
               for (name, _), f in zip(CORRELATIONS, fits)]
     headline = combine(*fits, headline=1, data={"widths": widths, "series": series})

@@ -5,10 +5,12 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
+from .. import stats
+from ..finite_width import output_kurtosis
 from ..kernels import layer, nngp_ntk
 from ..montecarlo import empirical_kernels, layer_kernels
 from ..symbols import n
-from .base import bootstrap, claim, compare_all, power_law, seed_for, sized
+from .base import bootstrap, claim, combine, compare, compare_all, power_law, seed_for, sized
 
 SIGMA_W2, SIGMA_B2, DEPTH = 1.6, 0.1, 3
 SOURCE_KERNELS = ("Neal 1996; Lee et al. 2018, Matthews et al. 2018 (NNGP); Jacot, Gabriel & Hongler 2018 (NTK); "
@@ -51,8 +53,9 @@ def _agreement(kernel, activation, seed, size):
                title=f"{activation}, depth {DEPTH}")
         ax.legend()
 
-    return compare_all(exact, mean, se, bias=bias, shown=(0, 1), what="kernel entries",
-                       data={"exact": exact, "mean": mean, "se": se, "width": width}, plot=plot)
+    fewer = getattr(nngp_ntk(_inputs(), None, activation, DEPTH - 1, SIGMA_W2, SIGMA_B2), kernel)
+    return compare_all(exact, mean, se, bias=bias, rivals={"one layer fewer": fewer}, shown=(0, 1),
+                       what="kernel entries", data={"exact": exact, "mean": mean, "se": se, "width": width}, plot=plot)
 
 
 for _act in ("relu", "erf", "tanh"):
@@ -98,13 +101,14 @@ def _concentrates(seed, size):
                               seed_for(seed, "ntk.kernel_concentrates", "bootstrap", width))
         rel.append(value)
         rel_se.append(se)
-    result = power_law(widths, rel, rel_se, -0.5, correction=True)
+    result = power_law(widths, rel, rel_se, -0.5, correction=True, rivals={"1/n": -1.0})
     result.plot = lambda fig: _loglog_plot("width n", "std(NTK) / NTK", "ReLU, depth 2")(result, fig)
     return result
 
 
 @claim("nngp.output_gaussian",
-       "As the width grows the output distribution becomes Gaussian: its excess kurtosis vanishes like 1/n.",
+       "As the width grows the output distribution becomes Gaussian: its excess kurtosis vanishes like 1/n, with the "
+       "coefficient of the first-order finite-width theory.",
        "Neal 1996; Yaida 2020; Roberts, Yaida & Hanin 2022",
        1 / n)
 def _gaussian(seed, size):
@@ -122,6 +126,12 @@ def _gaussian(seed, size):
                               seed_for(seed, "nngp.output_gaussian", "bootstrap", width))
         kurt.append(value)
         kurt_se.append(se)
-    result = power_law(widths, kurt, kurt_se, -1.0, correction=True)
+    # E[f⁴]/E[f²]² - 3 = 3 × the first-order kurtosis V/(nK²) of theory.finite_width (15/n at depth 3): the
+    # coefficient is predicted too, and one layer fewer (10/n, Hanin & Nica's 5 per layer) is its rival
+    coefficient = [3 * float(output_kurtosis("relu", depth, n, 2, 0, 1).expr * n) for depth in (DEPTH, DEPTH - 1)]
+    c, c_se = stats.inverse_coefficient(widths, kurt, kurt_se)
+    result = combine(power_law(widths, kurt, kurt_se, -1.0, rivals={"n^-1/2": -0.5}, correction=True),
+                     compare(coefficient[0], c, c_se, rivals={"one layer fewer": coefficient[1]},
+                             what="coefficient n x excess kurtosis"))
     result.plot = lambda fig: _loglog_plot("width n", "excess kurtosis of f(x)", f"ReLU, depth {DEPTH}")(result, fig)
     return result

@@ -151,7 +151,9 @@ def _duality(seed, size):
         ax.set(xscale="log", yscale="log", xlabel="D or P", ylabel="test loss", title="duality, lambda_i = i^-2")
         ax.legend()
 
+    tail = np.array([spectrum[m:].sum() for m in sizes]) / spectrum.size  # an oracle keeping the top D features
     return compare_all(prediction, estimate, se, bias=bias, shown=2, what="sizes (D and P)",
+                       rivals={"the oracle's tail sum": np.concatenate([tail, tail])},
                        data={"sizes": sizes, "by_data": by_data, "by_params": by_params, "theory": theory}, plot=plot)
 
 
@@ -192,7 +194,9 @@ def _decay_claim(kind):
             ax.set(xlabel="degree k", ylabel=f"mu_k k^{beta_}", title=f"{kind.upper()}, ReLU depth 2, S^2")
             ax.legend()
 
-        return compare(beta_, fits[0].exponent, systematic, data={"spectrum": fine, "fits": fits}, plot=plot)
+        other = "nngp" if kind == "ntk" else "ntk"
+        return compare(beta_, fits[0].exponent, systematic, rivals={f"the {other.upper()}'s decay": _DECAY[other]},
+                       data={"spectrum": fine, "fits": fits}, plot=plot)
 
     return run
 
