@@ -443,7 +443,7 @@ def test_the_claims_are_registered_with_statements_and_predictions():
     assert ids == {"dynamics.trajectory_mean", "dynamics.trajectory_variance", "dynamics.lazy.parameters",
                    "dynamics.lazy.ntk", "dynamics.lazy.nngp", "dynamics.hierarchy", "dynamics.linearization",
                    "dynamics.quadratic_model", "dynamics.mean_field", "dynamics.spectral_bias",
-                   "dynamics.parameter_solution"}
+                   "dynamics.parameter_solution", "dynamics.cross_entropy"}
     for i in ids:
         c = registry()[i]
         assert c.statement.endswith(".") and isinstance(c.prediction(), sp.Basic)

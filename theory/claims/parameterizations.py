@@ -273,7 +273,7 @@ def _transfer(name, seed, size):
                     seed_for(seed, "parameterizations.transfer", name), **TRANSFER)
 
 
-def _exponent(x, y, y_se, exponent, rivals, what, exempt, correction=False, **extra):
+def _width_exponent(x, y, y_se, exponent, rivals, what, exempt, correction=False, **extra):
     """The width exponent of y as a :func:`compare_all` criterion: the log-log slope by weighted least squares
     (:func:`theory.stats.log_slope`, its SE scaled by √(χ²/dof) when the widths scatter more than their SEs say),
     compared with ``exponent`` at the run's normal threshold. With 3-5 widths the residual degrees of freedom are
@@ -305,7 +305,7 @@ def _optimal_lr(sweep, exponent, rivals, what, exempt, correction=False):
     bias = (scipy.special.digamma(k / 2) - np.log(k / 2)) / 2
     coef = np.linalg.lstsq(design, np.log(opt.se[ok]) - bias, rcond=None)[0]
     lr, se = opt.lr[ok], np.log(2) * np.exp(design @ coef) * opt.lr[ok]
-    fit, _ = _exponent(sweep.widths[ok], lr, se, exponent, {f"{what}: {k}": v for k, v in rivals.items()}, what,
+    fit, _ = _width_exponent(sweep.widths[ok], lr, se, exponent, {f"{what}: {k}": v for k, v in rivals.items()}, what,
                        exempt, correction)
     return combine(fit, bracketed, measured), opt
 
@@ -425,7 +425,7 @@ def _sp_max_lr(seed, size):
         exempt = None if exponent != 0 else ("the prediction is 0, and ±0.1 over 16x in width is 0.4 octave, the size "
                                               "of the finite-width drift of the edge itself")
         what = f"{name} largest stable lr"
-        parts.append(_exponent(widths, 2.0**mean, np.log(2) * se * 2.0**mean, exponent,
+        parts.append(_width_exponent(widths, 2.0**mean, np.log(2) * se * 2.0**mean, exponent,
                                {f"{what}: {k}": v for k, v in rivals.items()}, what, exempt)[0])
         data[name] = {"widths": widths, "log2_edge": mean, "se": se, "exponent": exponent}
 
