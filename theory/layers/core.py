@@ -134,7 +134,8 @@ class Layer:
     * ``requires(mode)`` -- the kernel mode (FULL or DIAG) the layer needs on its input to give ``mode``;
     * ``kernel(state)`` -- the numeric map on a :class:`State` (by default the pointwise map below);
     * ``pointwise()`` -- (K', Θ') as SymPy expressions in q11, q12, q22, Θ, for pointwise layers;
-    * ``symbolic(system, k, t)`` -- the symbolic step (see :class:`theory.layers.network.System`);
+    * ``symbolic(system, state)`` -- the symbolic step (see :class:`theory.layers.network.System`), with
+      ``operator_names()`` -> (text, LaTeX) naming a linear layer's operator;
     * ``parameter_shapes(shape_in, channels_out)`` -- the shapes of its parameters (none by default);
     * ``forward(params, a)`` -> (z, cache), ``backward(params, cache, delta)`` -> delta_in,
       ``ntk_term(params, cache1, cache2, delta1, delta2)`` -> (E, N1, N2) (the per-example gradients' products),
@@ -157,9 +158,6 @@ class Layer:
 
     def symbolic(self, system, state):
         return system.pointwise(self, state, *self.pointwise())
-
-    def latex_name(self):
-        return type(self).__name__
 
     def parameter_shapes(self, shape_in, channels_out):
         return []

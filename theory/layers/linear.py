@@ -208,8 +208,9 @@ class Conv(Layer):
         moved = state.replace(k=k, t=t, c1=c1, c2=c2, spatial=spatial)
         return apply_pointwise(moved, *_dense_maps(self.sigma_w2, self.sigma_b2))
 
-    def latex_name(self):
-        return r"\mathcal{C}_{" + r"\times".join(map(str, self.kernel_size)) + "}"
+    def operator_names(self):
+        size = "x".join(map(str, self.kernel_size))
+        return f"Conv{size}", r"\mathcal{C}_{" + size.replace("x", r"\times") + "}"
 
     def symbolic(self, system, state):
         return _dense_symbolic(system, system.linear(self, state), self, self.sigma_w2, self.sigma_b2)
@@ -328,8 +329,9 @@ class AvgPool(Layer):
                              c1=self._op(state.c1, 1, sp_, 2), c2=self._op(state.c2, 1, sp_, 2),
                              spatial=self._out(sp_)).fix_diagonal()
 
-    def latex_name(self):
-        return r"\mathcal{P}_{" + r"\times".join(map(str, self.window)) + "}"
+    def operator_names(self):
+        size = "x".join(map(str, self.window))
+        return f"Pool{size}", r"\mathcal{P}_{" + size.replace("x", r"\times") + "}"
 
     def symbolic(self, system, state):
         return system.linear(self, state)
@@ -373,8 +375,8 @@ class GlobalAvgPool(Layer):
         return state.replace(k=mean(state.k, 2), t=mean(state.t, 2), c1=mean(state.c1, 1), c2=mean(state.c2, 1),
                              spatial=(), mode=DIAG) if r else state
 
-    def latex_name(self):
-        return r"\overline{\sum_{p p'}}"
+    def operator_names(self):
+        return "MeanAllPairs", r"\operatorname{mean}_{p,p'}"
 
     def symbolic(self, system, state):
         return system.linear(self, state)
@@ -414,8 +416,8 @@ class Flatten(Layer):
         return state.replace(k=mean(state.k, 2), t=mean(state.t, 2), c1=mean(state.c1, 1), c2=mean(state.c2, 1),
                              spatial=())
 
-    def latex_name(self):
-        return r"\overline{\sum_{p}}"
+    def operator_names(self):
+        return "MeanDiagonal", r"\operatorname{mean}_{p=p'}"
 
     def symbolic(self, system, state):
         return system.linear(self, state)

@@ -6,7 +6,7 @@ computed by :mod:`theory.kernels.engine` -- the compiled, angle-carrying engine 
 numbers; every other network by the generic engine below (:func:`_kernel`), the layers' maps on blocks of rows.
 """
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -200,6 +200,15 @@ def _kernel(layers, X1, X2):
 # --------------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
+def _operator(text, tex):
+    """An unevaluated linear operator on kernel tensors, printed ``text(K)`` and in LaTeX ``tex[K]``."""
+    def _latex(self, printer):
+        return rf"{tex}\left[{printer._print(self.args[0])}\right]"
+
+    return type(text, (sp.Function,), {"_latex": _latex, "nargs": 1})
+
+
 class System:
     r"""The layer-by-layer kernel system of a network, as SymPy equations.
 
@@ -243,7 +252,7 @@ class System:
         return self._new(values, layer)
 
     def linear(self, layer, state):
-        op = sp.Function(layer.latex_name())
+        op = _operator(*layer.operator_names())
         return self._new(tuple(op(s) if s != 0 else s for s in state), layer)
 
     def combine(self, layer, shortcut, branch, alpha2):
