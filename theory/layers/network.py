@@ -184,12 +184,13 @@ def _kernel(layers, X1, X2):
     T = np.empty_like(K)
     for r in range(0, X1.shape[0], rows):
         block = slice(r, min(r + rows, X1.shape[0]))
-        k = _pair_kernel(X1[block], X2_, mode)
-        state = State(k, np.zeros_like(k), c1_all[block].copy(), c2.copy(), spatial, mode,
-                      np.arange(block.start, block.stop) if symmetric else None).fix_diagonal()
+        cols = slice(r if symmetric else 0, X2_.shape[0])  # a symmetric kernel: the blocks on and above the diagonal
+        k = _pair_kernel(X1[block], X2_[cols], mode)
+        state = State(k, np.zeros_like(k), c1_all[block].copy(), c2[cols].copy(), spatial, mode,
+                      np.arange(block.stop - block.start) if symmetric else None).fix_diagonal()
         with np.errstate(divide="ignore", invalid="ignore"):
             state = run_kernel(layers, state)
-        K[block], T[block] = state.k, state.t
+        K[block, cols], T[block, cols] = state.k, state.t
     if symmetric:  # exactly symmetric: the upper triangle, mirrored
         K, T = (np.triu(a) + np.triu(a, 1).T for a in (K, T))
     return Kernel(K, T)
