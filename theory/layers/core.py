@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
+from ..kernels.engine import _variance
 from ..numeric import lambdify
 from ..symbols import q11, q12, q22
 
@@ -174,8 +175,6 @@ class Layer:
 
 def variance(value, name, layer, allow_none=False):
     """A weight or bias variance: a real number >= 0 within float64's comfortable range (None for no bias)."""
-    from ..kernels.engine import _variance
-
     if value is None and allow_none:
         return None
     try:

@@ -227,7 +227,7 @@ class System:
         self.input = (g11, g12, g22, sp.S.Zero)
         self.output = self.run(layers, self.input)
 
-    def _new(self, values, note):
+    def _new(self, values):
         if self.compose:
             return tuple(values)
         self._count += 1
@@ -250,14 +250,14 @@ class System:
 
         values = (sp.simplify(at(k_expr, k11, k11, k11, 0)), at(k_expr, k11, k12, k22, t),
                   sp.simplify(at(k_expr, k22, k22, k22, 0)), at(t_expr, k11, k12, k22, t))
-        return self._new(values, layer)
+        return self._new(values)
 
     def linear(self, layer, state):
         op = _operator(*layer.operator_names())
-        return self._new(tuple(op(s) if s != 0 else s for s in state), layer)
+        return self._new(tuple(op(s) if s != 0 else s for s in state))
 
     def combine(self, layer, shortcut, branch, alpha2):
-        return self._new(tuple(s + alpha2 * b for s, b in zip(shortcut, branch)), layer)
+        return self._new(tuple(s + alpha2 * b for s, b in zip(shortcut, branch)))
 
     @cached_property
     def _composed(self):
