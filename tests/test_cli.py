@@ -73,7 +73,7 @@ def test_verify_usage_errors_are_one_line_with_exit_code_2():
 def test_derive_prints_pretty_text_and_latex():
     run = theory("derive", "nngp", "--activation", "relu", "--depth", "2")
     assert run.returncode == 0 and "K⁽²⁾" in run.stdout and "θ(" in run.stdout
-    run = theory("derive", "ntk", "--activation", "erf", "--depth", "1", "--latex")
+    run = theory("derive", "ntk", "--activation", "erf", "--depth", "1", "--latex", "--expanded")  # one expression
     assert run.returncode == 0 and run.stdout.startswith("\\Theta^{(1)}") and "\\theta\\left(" in run.stdout
     run = theory("derive", "ntk", "--depth", "5", "--sigma-w2", "2", "--sigma-b2", "0")
     assert run.returncode == 0 and "Θ⁽⁵⁾₁₂" in run.stdout  # beyond depth 2: the layer-by-layer system

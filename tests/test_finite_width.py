@@ -161,10 +161,36 @@ def test_criticality(act, sw, kind):
     assert sp.simplify(crit.sigma_w2 - sw) == 0 and crit.sigma_b2 == 0 and crit.kind == kind
 
 
-@pytest.mark.parametrize("act", ["gelu", "swish", "softplus", "step", "cos", "sigmoid"])
-def test_no_criticality_of_either_kind(act):
+@pytest.mark.parametrize("act", ["softplus", "step", "cos", "sigmoid"])
+def test_no_criticality_of_any_kind(act):
     with pytest.raises(ValueError, match="activation"):
         fw.criticality(act)
+    assert fw.critical_points(act) == ()
+
+
+_GELU = (lambda x: x * sc.ndtr(x), lambda x: sc.ndtr(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi))
+_SWISH = (lambda x: x * sc.expit(x), lambda x: sc.expit(x) * (1 + x * (1 - sc.expit(x))))
+
+
+@pytest.mark.parametrize("act, phi", [("gelu", _GELU), ("swish", _SWISH)])
+def test_half_stable_critical_points(act, phi):
+    """PDLT §5.3.4: GELU and SWISH have one K* != 0 critical point each, with sigma_b2 > 0 (checked by adaptive
+    quadrature: the fixed point, chi_perp = 1, and chi_par = 1 by a central difference of the length map)."""
+    (crit,) = fw.critical_points(act)
+    assert crit.kind == "half-stable" and fw.criticality(act) == crit
+    sw, sb, k = float(crit.sigma_w2), float(crit.sigma_b2), float(crit.fixed_point)
+    f, df = phi
+
+    def length(q):
+        return sb + sw * _expect(lambda x: f(np.sqrt(q) * x) ** 2)
+
+    h = 1e-4 * k
+    assert length(k) == pytest.approx(k, rel=1e-9)
+    assert sw * _expect(lambda x: df(np.sqrt(k) * x) ** 2) == pytest.approx(1, rel=1e-9)
+    assert (length(k + h) - length(k - h)) / (2 * h) == pytest.approx(1, abs=1e-6)
+    assert sb > 0 and sw == pytest.approx({"gelu": 1.983, "swish": 1.988}[act], abs=1e-3)
+    with pytest.raises(ValueError, match="half-stable"):
+        fw.kurtosis_asymptotics(act)
 
 
 @pytest.mark.parametrize("act, expected", [("relu", 5 * L / n), ("identity", 2 * L / n), ("abs", 2 * L / n),

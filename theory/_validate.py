@@ -4,15 +4,30 @@ import numbers
 
 import numpy as np
 
-__all__ = ["inputs", "count", "variance"]
+__all__ = ["inputs", "real_array", "count", "variance", "symbolic_variance"]
+
+#: dtype kinds of real numbers: bool, signed and unsigned integers, floating point
+_REAL_KINDS = "biuf"
+_KIND_NAMES = {"c": "complex numbers", "U": "strings", "S": "byte strings", "O": "Python objects (e.g. None)",
+               "M": "datetimes", "m": "time deltas", "V": "structured records"}
+
+
+def real_array(x, name, what="a real array"):
+    """``x`` as a float64 array; a TypeError saying what was given for complex, string, object or other non-real
+    data (NumPy would drop an imaginary part, parse numeric strings, or report None as "NaN or inf")."""
+    try:
+        raw = np.asarray(x)
+    except (TypeError, ValueError) as err:  # e.g. ragged nested lists
+        raise TypeError(f"{name}: expected {what}, got {type(x).__name__} ({err})") from err
+    if raw.dtype.kind not in _REAL_KINDS:
+        given = _KIND_NAMES.get(raw.dtype.kind, f"dtype {raw.dtype}")
+        raise TypeError(f"{name}: expected {what} of real numbers, got an array of {given} (dtype {raw.dtype})")
+    return raw.astype(np.float64, copy=False)
 
 
 def inputs(x, name, d=None, d_name="the first input's dimension"):
     """A finite float64 matrix of shape (N, d); ``d_name`` says where an expected ``d`` comes from."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name}: expected a real (N, d) array, got {type(x).__name__}") from err
+    arr = real_array(x, name, "a real (N, d) array")
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array of shape (N, d), got shape {arr.shape}")
     if arr.shape[1] == 0:
@@ -42,3 +57,24 @@ def variance(value, name, positive=False):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name}: expected a finite number {bound}, got {value}")
     return value
+
+
+def symbolic_variance(value, name):
+    """A variance for a symbolic derivation: a SymPy Symbol (kept as the parameter), or a finite real number >= 0
+    (as an exact SymPy number). Strings and other expressions are rejected: ``sympify("abc")`` would silently make a
+    new symbol, and a negative variance a square root of a negative number."""
+    import sympy as sp
+
+    if isinstance(value, sp.Symbol):
+        return value
+    if isinstance(value, sp.Basic):
+        if not (value.is_number and value.is_real):
+            raise TypeError(f"{name}: expected a number >= 0 or a SymPy Symbol, got the expression {value}")
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number >= 0 or a SymPy Symbol, got {value!r}")
+    else:
+        number = sp.sympify(value)
+    if number.is_finite is not True or number.is_negative is not False:
+        raise ValueError(f"{name}: expected a finite number >= 0 (a variance), got {value}")
+    return number

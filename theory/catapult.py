@@ -267,6 +267,7 @@ def observed_phase(size, rise=1e-6, floor=1e-8):
        Option("rescaled", False, "print the map in g = f/sqrt(n) (it does not depend on n)", None))
 def _derive(phases, rescaled):
     out = equations(rescaled)
-    if phases:
-        out += [*phase_conditions().values(), stable_set()]
+    if phases:  # labelled: "lazy = (η ≤ 2/λ₀)", ...
+        labelled = {**phase_conditions(), "stable set": stable_set()}
+        out += [sp.Eq(sp.Symbol(name), condition, evaluate=False) for name, condition in labelled.items()]
     return out

@@ -7,6 +7,9 @@ Exit codes: 0 success (every selected claim holds; with ``--perturb``, every per
 import argparse
 import json
 import os
+import pathlib
+import shutil
+import subprocess
 import sys
 import time
 
@@ -24,9 +27,13 @@ def _verify(args):
     from . import claims, report, stats
 
     if args.list:
+        from .latex import unicode
+
         for c in claims.select(args.patterns):
-            print(f"{c.id:32s} {c.statement}")
+            print(f"{c.id:32s} {unicode(c.statement)}")  # LaTeX math as plain text in a terminal
         return 0
+    if args.pdf and not args.report:
+        raise ValueError("--pdf compiles the report: give --report DIR too")
     size = "quick" if args.quick else "full" if args.full else "default"
     seeds = [args.seed] if args.seeds is None else args.seeds
     if args.report and len(seeds) > 1:
@@ -61,6 +68,8 @@ def _verify(args):
         md, tex, figures = report.write(args.report, outcomes, header)
         note = report.SKIPPED if figures is None else f"{len(figures)} figures"
         print(f"report: {md}, {tex} ({note})", file=sys.stderr)
+        if args.pdf:
+            print(f"report: {_pdf(tex)}", file=sys.stderr)
     return 0 if outcomes.passed else 1
 
 
@@ -193,17 +202,84 @@ def _derive(args):
 
 
 def _derivations(args):
-    from .derivations import build, documents
+    from .derivations import build, documents, folder
 
     try:
-        names = args.topics or sorted(documents(args.dir))
+        directory = folder(args.dir)
+        names = args.topics or sorted(documents(directory))
         for name in names:
-            for path in build(name, args.dir):
+            for path in build(name, directory):
                 print(path)
+                if args.pdf and path.suffix == ".tex":
+                    print(_pdf(path))
     except ValueError as err:
         print(f"theory derivations: error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _seed(text):
+    """``--seed``: an integer >= 0 (NumPy's SeedSequence takes no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _report_dir(text):
+    """``--report DIR``: a directory that can be written into, created if needed -- checked before any claim runs."""
+    import tempfile
+
+    path = pathlib.Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: {err.strerror or err}") from None
+    return text
+
+
+PDFLATEX_MISSING = ("--pdf needs pdflatex, which is not on PATH (Debian: apt install texlive-latex-base "
+                    "texlive-latex-recommended); without --pdf the .tex is written for compiling elsewhere")
+
+
+def _pdf(tex):
+    """Compile ``tex`` with pdflatex in its folder; the PDF's path. A ValueError with pdflatex's first error."""
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
+                         capture_output=True, text=True, errors="replace", timeout=300)
+    if run.returncode != 0:
+        errors = [line for line in run.stdout.splitlines() if line.startswith("!")]
+        raise ValueError(f"pdflatex failed on {tex}: {errors[0] if errors else run.stdout[-300:]}")
+    return tex.with_suffix(".pdf")
+
+
+def _version():
+    from importlib import metadata
+
+    from . import __version__
+
+    try:
+        return metadata.version("theory")
+    except metadata.PackageNotFoundError:  # run from a source tree (PYTHONPATH)
+        return __version__
+
+
+def _typed(parse):
+    """An option's parser whose ValueError/TypeError becomes argparse's "argument --name: <reason>"."""
+    def typed(text):
+        try:
+            return parse(text)
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    typed.__name__ = getattr(parse, "__name__", "value")
+    return typed
 
 
 def _parser():
@@ -211,19 +287,22 @@ def _parser():
 
     parser = _Parser(prog="theory", description="Derive the formulas of wide-network theory, export them as "
                      "LaTeX, and verify them against finite networks.")
+    parser.add_argument("--version", action="version", version=f"theory {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     verify = commands.add_parser("verify", help="run the registered claims and print a table")
     verify.add_argument("patterns", nargs="*", help="claim ids, prefixes (ntk) or globs (nngp.*); default: all")
     seed = verify.add_mutually_exclusive_group()
-    seed.add_argument("--seed", type=int, default=0, help="the run's seed (results are deterministic given it)")
+    seed.add_argument("--seed", type=_seed, default=0, help="the run's seed (results are deterministic given it)")
     seed.add_argument("--seeds", type=_seeds, metavar="0-9", help="run every claim at each of these seeds and "
                       "report at how many it holds (a robustness check)")
     size = verify.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small experiments (smoke test)")
     size.add_argument("--full", action="store_true", help="large experiments (tighter statistics, slower)")
     verify.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    verify.add_argument("--report", metavar="DIR", help="write report.md, report.tex and figures/ into DIR")
+    verify.add_argument("--report", metavar="DIR", type=_report_dir,
+                        help="write report.md, report.tex and figures/ into DIR")
+    verify.add_argument("--pdf", action="store_true", help="also compile report.tex into report.pdf (needs pdflatex)")
     verify.add_argument("--perturb", type=_fraction, metavar="DELTA", help="re-score every claim with its predictions "
                         "x(1 - DELTA) and x(1 + DELTA) (exponents shifted by DELTA of their value) on the same "
                         "measurements; exit code 0 only if each is rejected")
@@ -245,23 +324,39 @@ def _parser():
             if o.parse is None:
                 p.add_argument(flag, dest=o.name, action="store_true", help=o.help)
             else:
-                p.add_argument(flag, dest=o.name, default=o.default, type=o.parse, help=f"{o.help} (default: {o.default})")
+                p.add_argument(flag, dest=o.name, default=o.default, type=_typed(o.parse), help=f"{o.help} (default: {o.default})")
         p.add_argument("--latex", action="store_true", help="print LaTeX instead of pretty text")
     derive.set_defaults(run=_derive)
 
+    from .derivations import documents as _documents, folder
+
+    try:
+        names = ", ".join(sorted(_documents(folder(None))))
+    except ValueError:
+        names = "none found"
     documents = commands.add_parser("derivations", help="build the derivation documents")
     build = documents.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
-    b = build.add_parser("build", help="run documents and write DIR/build/TOPIC.tex and .md")
-    b.add_argument("topics", nargs="*", help="document names (default: all in DIR)")
-    b.add_argument("--dir", default="derivations", help="the folder of the documents (default: derivations)")
+    b = build.add_parser("build", help="run documents and write DIR/build/TOPIC.tex, .md and figures",
+                         description=f"Run derivation documents and write DIR/build/NAME.md, NAME.tex and their PNG "
+                         f"figures, printing every file written. Documents: {names}.")
+    b.add_argument("topics", nargs="*", metavar="NAME", help=f"document names (default: all): {names}")
+    b.add_argument("--dir", default=None, help="the folder of the documents (default: ./derivations if it exists, "
+                   "else the derivations/ of the source tree this package runs from)")
+    b.add_argument("--pdf", action="store_true", help="also compile each .tex into a PDF (needs pdflatex)")
     documents.set_defaults(run=_derivations)
     return parser
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if getattr(args, "pdf", False) and shutil.which("pdflatex") is None:
+        print(f"theory {args.command}: error: {PDFLATEX_MISSING}", file=sys.stderr)
+        return 2
     try:
         return args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: the executor has ended its worker processes; one line, the shell's code
+        print(f"\ntheory {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ValueError as err:  # e.g. a claim pattern that matches nothing
         print(f"theory {args.command}: error: {err}", file=sys.stderr)
         return 2

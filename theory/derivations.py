@@ -19,7 +19,24 @@ import sympy as sp
 
 from . import latex as tex
 
-__all__ = ["documents", "build"]
+__all__ = ["documents", "build", "folder"]
+
+#: The documents of a source checkout: the top-level derivations/ next to this package.
+SOURCE = pathlib.Path(__file__).resolve().parent.parent / "derivations"
+
+
+def folder(directory=None):
+    """The folder of the documents: ``directory`` if given; else ./derivations when it exists (a checkout's root),
+    else the derivations/ of the source tree this package runs from (so the command works from any directory)."""
+    if directory is not None:
+        return pathlib.Path(directory)
+    here = pathlib.Path("derivations")
+    if here.is_dir() and any(here.glob("*.py")):
+        return here
+    if SOURCE.is_dir():
+        return SOURCE
+    raise ValueError("no derivations folder: neither ./derivations nor the package's source tree has one; "
+                     "give --dir (the documents live in the repository's derivations/)")
 
 
 @dataclass
@@ -55,6 +72,8 @@ def _cells(text):
 
 
 def _execute(cells, path, out):
+    """Run the code cells; returns the paths of the figures saved."""
+    images = []
     namespace = {"__name__": "__derivation__", "__file__": str(path)}
     for i, cell in enumerate(c for c in cells if c.kind == "code"):
         tree = ast.parse(cell.source)
@@ -69,6 +88,8 @@ def _execute(cells, path, out):
             image = out / f"{path.stem}-{i}.png"
             cell.value.savefig(image, dpi=110)
             cell.value = _Image(image.name)
+            images.append(image)
+    return images
 
 
 @dataclass
@@ -152,7 +173,8 @@ def _latex(cells):
 
 
 def build(name, directory="derivations"):
-    """Run document ``name`` of ``directory`` and write build/NAME.md and build/NAME.tex; returns their paths."""
+    """Run document ``name`` of ``directory`` and write build/NAME.md, build/NAME.tex and the figures
+    build/NAME-K.png; returns the paths of every file written (.md, .tex, then the figures)."""
     docs = documents(directory)
     if name not in docs:
         raise ValueError(f"no derivation {name!r} in {directory}; documents: {', '.join(docs) or 'none'}")
@@ -160,11 +182,11 @@ def build(name, directory="derivations"):
     cells = _cells(path.read_text(encoding="utf-8"))
     out = path.parent / "build"
     out.mkdir(exist_ok=True)
-    _execute(cells, path, out)
+    images = _execute(cells, path, out)
     title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in cells if c.kind == "markdown"), name)
     if cells and cells[0].kind == "markdown" and cells[0].source.startswith("# "):
         cells[0].source = "\n".join(cells[0].source.splitlines()[1:])  # the title heading becomes \title
     md, tex_path = out / f"{name}.md", out / f"{name}.tex"
     md.write_text(f"# {title}\n\n" + _markdown(cells), encoding="utf-8")
     tex_path.write_text(tex.document(title, _latex(cells)), encoding="utf-8")
-    return md, tex_path
+    return (md, tex_path, *images)

@@ -66,33 +66,40 @@ def render(result, latex=False):
 
 def _number(text):
     try:
-        return sp.Rational(text)
+        value = sp.Rational(text)
     except (TypeError, ValueError):
         raise ValueError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a number >= 0 (a variance), got {text}")
+    return value
 
 
 def _depth(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected an integer >= 0, got {text!r}") from None
     if value < 0:
-        raise ValueError(f"expected an integer >= 0, got {value}")
+        raise ValueError(f"expected an integer >= 0 (the number of nonlinearities), got {value}")
     return value
 
 
 _KERNEL_OPTIONS = (
     Option("activation", "relu", "activation name or spec, e.g. relu, erf, 'leaky_relu(1/10)'"),
     Option("depth", 1, "number of nonlinearities L", _depth),
-    Option("sigma_w2", sym.sigma_w2, "weight variance (a number; default: the symbol)", _number),
-    Option("sigma_b2", sym.sigma_b2, "bias variance (a number; default: the symbol)", _number),
-    Option("recursion", False, "print the layer-by-layer system (the default beyond depth 2)", None),
+    Option("sigma_w2", sym.sigma_w2, "weight variance (a number >= 0; default: the symbol)", _number),
+    Option("sigma_b2", sym.sigma_b2, "bias variance (a number >= 0; default: the symbol)", _number),
+    Option("expanded", False, "print K^L (or Θ^L) as one expression in g_ab instead of the layer-by-layer system "
+           "(its size grows exponentially with the depth)", None),
 )
 
 
-def _kernel(kind, activation, depth, sigma_w2, sigma_b2, recursion):
+def _kernel(kind, activation, depth, sigma_w2, sigma_b2, expanded):
     k = kernels(activation, depth, sigma_w2, sigma_b2)
-    if recursion or depth > 2:
+    if not expanded:
         return k.equations
     lhs = sp.Symbol(f"K^({depth})" if kind == "nngp" else f"Theta^({depth})")
-    return sp.Eq(lhs, getattr(k, kind), evaluate=False)
+    return sp.Eq(lhs, getattr(k, kind).doit(), evaluate=False)
 
 
 @topic("nngp", "the NNGP kernel K^L(x, x') of a depth-L network (NTK parameterization), in g_ab = x_a.x_b/d",

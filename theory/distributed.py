@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import os
 import pathlib
+import signal
 
 import numpy as np
 
@@ -102,11 +103,21 @@ def executor(jobs=None, scheduler=None):
     if jobs == 1:
         yield None
         return
-    pool = concurrent.futures.ProcessPoolExecutor(jobs)
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, initializer=_ignore_interrupts)
     try:
         yield pool
-    finally:  # on an interrupt, drop the claims not yet started
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # an interrupt (Ctrl-C) or error: end the workers now, not after their running claims
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_interrupts():
+    """Workers ignore SIGINT (a terminal's Ctrl-C reaches the whole process group): the parent ends them, and no
+    worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def cores():

@@ -212,10 +212,12 @@ def _factors(discrete):
 
 
 def _square(kernel, name, size=None):
-    k = np.asarray(kernel, dtype=np.float64)
+    k = _validate.real_array(kernel, name, "a square kernel matrix")
     if k.ndim != 2 or k.shape[0] != k.shape[1] or (size is not None and k.shape[0] != size):
         want = f"({size}, {size})" if size is not None else "(D, D)"
         raise ValueError(f"{name}: expected a square kernel matrix of shape {want}, got shape {k.shape}")
+    if k.shape[0] == 0:
+        raise ValueError(f"{name}: expected a kernel of at least one training point (D >= 1), got shape {k.shape}")
     if not np.all(np.isfinite(k)):
         raise ValueError(f"{name}: kernel entries must be finite (found NaN or inf)")
     scale = np.abs(k).max(initial=0.0)
@@ -237,7 +239,7 @@ def _spectrum(kernel, name, ridge):
 
 
 def _times(t, discrete):
-    t = np.asarray(t, dtype=np.float64)
+    t = _validate.real_array(t, "t", "a time >= 0 (or inf) or a 1-D array of them")
     if t.ndim > 1 or np.any(np.isnan(t)) or np.any(t < 0):
         raise ValueError(f"t: expected a time >= 0 (or inf) or a 1-D array of them, got {t!r}")
     if discrete and np.any(np.isfinite(t) & (t != np.round(t))):
@@ -246,7 +248,7 @@ def _times(t, discrete):
 
 
 def _targets(Y, size, name="Y"):
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = _validate.real_array(Y, name, "an array of targets")
     if Y.ndim not in (1, 2) or Y.shape[0] != size:
         raise ValueError(f"{name}: expected shape ({size},) or ({size}, out), got {Y.shape}")
     if not np.all(np.isfinite(Y)):
@@ -255,7 +257,7 @@ def _targets(Y, size, name="Y"):
 
 
 def _cross(kernel, name, rows, columns):
-    k = np.asarray(kernel, dtype=np.float64)
+    k = _validate.real_array(kernel, name, "a kernel matrix")
     if k.ndim != 2 or (rows is not None and k.shape[0] != rows) or k.shape[1] != columns:
         raise ValueError(f"{name}: expected shape ({rows if rows is not None else 'M'}, {columns}), got {k.shape}")
     if not np.all(np.isfinite(k)):

@@ -43,7 +43,8 @@ from .symbols import q11, q12, q22, z
 __all__ = [
     "depth_symbol", "Moments", "moments", "State", "STATE", "single_input_layer", "vertex_recursion",
     "FiniteWidth", "finite_width", "FirstOrder", "output_kurtosis", "ntk_variance", "first_order_state",
-    "exact_kurtosis", "vertex_tensor", "Criticality", "criticality", "kurtosis_asymptotics", "cluster_exponent",
+    "exact_kurtosis", "vertex_tensor", "Criticality", "criticality", "critical_points", "kurtosis_asymptotics",
+    "cluster_exponent",
 ]
 
 #: The depth L (number of nonlinearities) when it is a symbol, e.g. in large-depth asymptotics.
@@ -504,10 +505,12 @@ def vertex_tensor(activation, depth, width=sym.n, g=(sym.g11, sym.g12, sym.g22),
 
 
 class Criticality(NamedTuple):
-    """The critical initialization χ_∥ = χ_⊥ = 1 at a fixed point K* of the kernel map.
+    """A critical initialization χ_∥ = χ_⊥ = 1 at a fixed point K* of the kernel map, with its universality class.
 
-    ``kind`` is ``"scale-invariant"`` (any K* is a fixed point at σ_b² = 0; ``fixed_point`` is the symbol K*) or
-    ``"K*=0"`` (the fixed point K* = 0, approached like K^l ≈ 1/(-a₁ l) with a₁ = ``a1`` < 0).
+    ``kind`` is ``"scale-invariant"`` (any K* is a fixed point at σ_b² = 0; ``fixed_point`` is the symbol K*),
+    ``"K*=0"`` (the fixed point K* = 0, approached like K^l ≈ 1/(-a₁ l) with a₁ = ``a1`` < 0) or ``"half-stable"``
+    (K* > 0 with K' - K* = (K - K*) + a₁(K - K*)² + ...: kernels on one side of K* flow to it like 1/l, those on
+    the other side flow away; PDLT §5.3.4, e.g. GELU and SWISH). Half-stable points are numbers (SymPy Floats).
     """
 
     sigma_w2: sp.Expr
@@ -524,32 +527,96 @@ def _small_variance(expr, order):
     return sp.expand(_one_variable(taylor)).series(q11, 0, order + 1).removeO()
 
 
-def criticality(activation):
-    r"""Solve χ_∥ = χ_⊥ = 1 at a fixed point K* = σ_b² + σ_w²⟨φ²⟩_{K*} for ``activation``: a :class:`Criticality`.
+#: K* > 0 critical points are searched for in (0, 10³] (1e-6..10³ on a log grid, then brentq).
+_HALF_STABLE_SCAN = np.geomspace(1e-6, 1e3, 121)
+
+
+def _k_star_zero(act):
+    """The K* = 0 critical point of a smooth φ with φ(0) = 0, φ'(0) ≠ 0, or None (with the reason)."""
+    f = act.expr
+    f0, f1 = f.xreplace({z: 0}), sp.diff(f, z).xreplace({z: 0})
+    if f0 != 0 or f1 == 0 or f.has(sp.Heaviside, sp.Max, sp.Abs, sp.sign):
+        return None, "the K* = 0 class needs φ(0) = 0 and φ'(0) ≠ 0 with a smooth φ"
+    sw = sp.solve(sp.Eq(sym.sigma_w2 * f1**2, 1), sym.sigma_w2)[0]
+    kmap = sp.expand(sw * _small_variance(f**2, 2))  # K' at σ_b² = 0, through K²
+    a1 = sp.simplify(kmap.coeff(q11, 2))
+    if not a1.is_negative:
+        return None, (f"at σ_w² = {sw}, σ_b² = 0 the fixed point K* = 0 repels small kernels (K' = K + {a1} K² + "
+                      "...)")
+    return Criticality(sw, sp.S.Zero, sp.S.Zero, "K*=0", a1), ""
+
+
+def _half_stable(act):
+    """The K* > 0 critical points: χ_∥ - χ_⊥ = σ_w² ⟨φφ''⟩_{K*} = 0 (Stein: ∂_K⟨φ²⟩ = ⟨φ'²⟩ + ⟨φφ''⟩) fixes K*,
+    then χ_⊥ = 1 gives σ_w² = 1/⟨φ'²⟩_{K*} and the fixed point σ_b² = K* - σ_w²⟨φ²⟩_{K*}, kept when >= 0;
+    a₁ = ½σ_w² ∂²_K⟨φ²⟩ = ⅛σ_w²⟨∂⁴_z φ²⟩ at K*."""
+    from scipy.optimize import brentq
+
+    f = act.expr
+    if act.derivative.has(sp.DiracDelta):
+        return []
+    gap, phi2, dphi2 = (lambdify([q11], _one_variable(e))
+                        for e in (f * sp.diff(f, z, 2), f**2, act.derivative**2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = gap(_HALF_STABLE_SCAN)
+        scale = np.abs(dphi2(_HALF_STABLE_SCAN))
+    keep = np.nonzero(np.isfinite(values) & (np.abs(values) > 1e-12 * scale))[0]
+    points = []
+    for i, j in zip(keep[:-1], keep[1:]):
+        if np.sign(values[i]) == np.sign(values[j]):
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            k = brentq(lambda x: float(gap(x)), _HALF_STABLE_SCAN[i], _HALF_STABLE_SCAN[j], xtol=1e-14, rtol=1e-15)
+            sw = 1 / float(dphi2(k))
+            sb = k - sw * float(phi2(k))
+            if sb < -1e-12 * k:
+                continue
+            a1 = sw * float(lambdify([q11], _one_variable(sp.diff(f**2, z, 4)))(k)) / 8
+        points.append(Criticality(sp.Float(sw, 15), sp.Float(max(sb, 0.0), 15), sp.Float(k, 15), "half-stable",
+                                  sp.Float(a1, 15)))
+    return points
+
+
+@lru_cache(maxsize=64)
+def critical_points(activation):
+    r"""Every solution of χ_∥ = χ_⊥ = 1 at a fixed point K* = σ_b² + σ_w²⟨φ²⟩_{K*}: a tuple of :class:`Criticality`,
+    each with its universality class (PDLT §5.3), in the order scale-invariant, K* = 0, half-stable (by K*).
 
     Scale-invariant φ (⟨φ²⟩ = A₂K, ⟨φ'²⟩ = A₂): χ_∥ ≡ χ_⊥ ≡ σ_w² A₂, so σ_w² = 1/A₂, σ_b² = 0 and every K* is a fixed
-    point. Otherwise the K* = 0 class: K* = 0 is a fixed point iff σ_b² = 0 and φ(0) = 0; there
-    χ_∥ - χ_⊥ = σ_w² φ(0) φ''(0) = 0 and χ_⊥ = σ_w² φ'(0)², so σ_w² = 1/φ'(0)²; the kernel then flows to 0 from
-    above only if a₁ < 0 in K' = K + a₁K² + O(K³) (tanh, erf, sin: a₁ < 0; GELU, swish: a₁ > 0, no criticality of
-    this kind). Raises ValueError when neither applies.
+    point. K* = 0: a fixed point iff σ_b² = 0 and φ(0) = 0; there χ_∥ - χ_⊥ = σ_w² φ(0) φ''(0) = 0 and
+    χ_⊥ = σ_w² φ'(0)², so σ_w² = 1/φ'(0)², and the kernel flows to 0 from above only if a₁ < 0 in
+    K' = K + a₁K² + O(K³) (tanh, erf, sin). K* > 0 (σ_b² >= 0 solved for, not assumed): by Stein's lemma
+    χ_∥ - χ_⊥ = σ_w²⟨φφ''⟩_{K*} = 0, then σ_w² = 1/⟨φ'²⟩_{K*} and σ_b² = K* - σ_w²⟨φ²⟩_{K*} must be >= 0; these
+    points are half-stable, K' - K* = (K - K*) + a₁(K - K*)² (GELU: σ_w² ≈ 1.983, σ_b² ≈ 0.173, K* ≈ 3.56; SWISH:
+    σ_w² ≈ 1.988, σ_b² ≈ 0.555, K* ≈ 14.3). For odd φ with φφ'' <= 0 (tanh, erf, sin) none exists. K* > 0 points
+    are searched for numerically in (0, 10³].
     """
     act = _activation(activation)
     homogeneous = _homogeneous(act) if not act.derivative.has(sp.DiracDelta) else None
     if homogeneous is not None and sp.simplify(_one_variable(act.derivative**2) - homogeneous[0]) == 0:
         # χ_∥ = σ_w² d(A₂K)/dK = σ_w² A₂ and χ_⊥ = σ_w² ⟨φ'²⟩ = σ_w² A₂ at every K
-        return Criticality(sp.S.One / homogeneous[0], sp.S.Zero, sp.Symbol("K^*", positive=True), "scale-invariant")
-    f = act.expr
-    f0, f1 = f.xreplace({z: 0}), sp.diff(f, z).xreplace({z: 0})
-    if f0 != 0 or f1 == 0 or f.has(sp.Heaviside, sp.Max, sp.Abs, sp.sign):
-        raise ValueError(f"activation {act.name}: no critical point found (neither scale-invariant nor in the K* = 0 "
-                         "class, which needs φ(0) = 0 and φ'(0) ≠ 0 with a smooth φ)")
-    sw = sp.solve(sp.Eq(sym.sigma_w2 * f1**2, 1), sym.sigma_w2)[0]
-    kmap = sp.expand(sw * _small_variance(f**2, 2))  # K' at σ_b² = 0, through K²
-    a1 = sp.simplify(kmap.coeff(q11, 2))
-    if not a1.is_negative:
-        raise ValueError(f"activation {act.name}: at σ_w² = {sw}, σ_b² = 0 the fixed point K* = 0 repels small "
-                         f"kernels (K' = K + {a1} K² + ...), so there is no critical point of the K* = 0 kind")
-    return Criticality(sw, sp.S.Zero, sp.S.Zero, "K*=0", a1)
+        return (Criticality(sp.S.One / homogeneous[0], sp.S.Zero, sp.Symbol("K^*", positive=True), "scale-invariant"),)
+    zero, _ = _k_star_zero(act)
+    return tuple(([zero] if zero is not None else []) + _half_stable(act))
+
+
+def criticality(activation):
+    r"""The critical point of ``activation`` (χ_∥ = χ_⊥ = 1 at a fixed point K*) when it is unique: a
+    :class:`Criticality` (see :func:`critical_points` for the classes and the equations).
+
+    Raises ValueError when there is none (e.g. softplus, sigmoid, cos: χ_∥ - χ_⊥ = σ_w²⟨φφ''⟩ never vanishes with
+    σ_b² >= 0), or when there are several (then :func:`critical_points` returns them all).
+    """
+    act = _activation(activation)
+    points = critical_points(act)
+    if not points:
+        _, why = _k_star_zero(act)
+        raise ValueError(f"activation {act.name}: no critical point found (not scale-invariant; K* = 0: {why}; no "
+                         "K* in (0, 1e3] with <φφ''> = 0 and sigma_b2 >= 0)")
+    if len(points) > 1:
+        raise ValueError(f"activation {act.name}: {len(points)} critical points ({points}); critical_points() "
+                         "returns them all")
+    return points[0]
 
 
 def kurtosis_asymptotics(activation):
@@ -558,10 +625,14 @@ def kurtosis_asymptotics(activation):
     Scale-invariant φ: V^{l+1} = V^l + (A₄/A₂² - 1)K², so κ = (A₄/A₂² - 1) L/n at every depth (PDLT's
     (3A₄/A₂² - 1) with their A₄ = ⟨φ⁴⟩/3): 5L/n for ReLU, 2L/n for linear networks. K* = 0 class: with
     K' = K + a₁K², χ_∥ = 1 + 2a₁K and σ_w⁴(⟨φ⁴⟩ - ⟨φ²⟩²) = s₀K² + ..., the ansatz K ≈ c/L, V ≈ A/L balances at
-    order 1/L²: c = -1/a₁, A = s₀c²/3, so κ ≈ s₀ L/(3n) = (2/3) L/n for every such φ (s₀ = 2).
+    order 1/L²: c = -1/a₁, A = s₀c²/3, so κ ≈ s₀ L/(3n) = (2/3) L/n for every such φ (s₀ = 2). Raises ValueError
+    for the half-stable class (not derived here).
     """
     crit = criticality(activation)
     L, n = depth_symbol, sym.n
+    if crit.kind == "half-stable":
+        raise ValueError(f"activation {_activation(activation).name}: the large-depth kurtosis of the half-stable "
+                         "class is not derived here (only the scale-invariant and K* = 0 classes)")
     if crit.kind == "scale-invariant":
         a2, a4 = _homogeneous(_activation(activation))
         return sp.simplify(a4 / a2**2 - 1) * L / n

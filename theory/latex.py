@@ -11,7 +11,7 @@ import re
 
 import sympy as sp
 
-__all__ = ["latex", "text", "claim", "document", "display"]
+__all__ = ["latex", "text", "claim", "document", "display", "unicode"]
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "$": r"\$"}
@@ -108,3 +108,56 @@ def document(title, body, author="theory"):
         r"\end{document}",
         "",
     ])
+
+
+_GREEK = {name: chr(code) for name, code in (
+    ("alpha", 0x3B1), ("beta", 0x3B2), ("gamma", 0x3B3), ("delta", 0x3B4), ("epsilon", 0x3B5), ("zeta", 0x3B6),
+    ("eta", 0x3B7), ("theta", 0x3B8), ("iota", 0x3B9), ("kappa", 0x3BA), ("lambda", 0x3BB), ("mu", 0x3BC),
+    ("nu", 0x3BD), ("xi", 0x3BE), ("pi", 0x3C0), ("rho", 0x3C1), ("sigma", 0x3C3), ("tau", 0x3C4), ("phi", 0x3C6),
+    ("chi", 0x3C7), ("psi", 0x3C8), ("omega", 0x3C9), ("Gamma", 0x393), ("Delta", 0x394), ("Theta", 0x398),
+    ("Lambda", 0x39B), ("Pi", 0x3A0), ("Sigma", 0x3A3), ("Phi", 0x3A6), ("Psi", 0x3A8), ("Omega", 0x3A9))}
+_SYMBOLS = {"le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "ne": "≠", "neq": "≠", "sim": "~", "approx": "≈",
+            "propto": "∝", "to": "→", "infty": "∞", "cdot": "·", "times": "×", "sum": "Σ", "prod": "Π",
+            "partial": "∂", "pm": "±", "in": "∈", "log": "log", "exp": "exp", "sin": "sin", "cos": "cos",
+            "ldots": "…", "dots": "…", ",": " ", ";": " ", "!": "", "quad": " ", "left": "", "right": ""}
+_SUPER = str.maketrans("0123456789+-=()*ntils", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾*ⁿᵗⁱˡˢ")
+_SUB = str.maketrans("0123456789+-=()aeiklmnoprst", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑᵢₖₗₘₙₒₚᵣₛₜ")
+_SUB_CHARS = set("0123456789+-=()aeiklmnoprst")
+_SUPER_CHARS = set("0123456789+-=()*ntils")
+
+
+def _script(body, table, allowed, mark):
+    """``body`` as Unicode super/subscript characters when each has one, else ``mark`` + body (bracketed)."""
+    if body and set(body) <= allowed:
+        return body.translate(table)
+    return mark + (body if len(body) == 1 else f"({body})")
+
+
+def _math_unicode(math):
+    """One LaTeX math segment as plain Unicode text: Greek letters, relations, fractions, roots, scripts."""
+    group = r"\{([^{}]*)\}"
+    for _ in range(4):  # nested groups, innermost first
+        math = re.sub(r"\\(?:mathrm|text|mathbf|mathit|operatorname)" + group, r"\1", math)
+        math = re.sub(r"\\frac" + group + group + r"\s*", _fraction, math)
+        math = re.sub(r"\\sqrt" + group, lambda m: "√" + (m[1] if len(m[1]) == 1 else f"({m[1]})"), math)
+    math = re.sub(r"\\([A-Za-z]+|[,;!])", lambda m: _GREEK.get(m[1], _SYMBOLS.get(m[1], m[1])), math)
+    math = re.sub(r"\^" + group + r"|\^(.)", lambda m: _script(m[1] or m[2], _SUPER, _SUPER_CHARS, "^"), math)
+    math = re.sub(r"_" + group + r"|_(.)", lambda m: _script(m[1] or m[2], _SUB, _SUB_CHARS, "_"), math)
+    return math.replace("{", "").replace("}", "")
+
+
+def _fraction(m):
+    """a/b for \\frac{a}{b}, bracketed when something follows it directly (as in 1/n Σ)."""
+    follows = m.end() < len(m.string) and m.string[m.end()] not in "=<>+-)],."
+    out = f"{_wrap(m[1])}/{_wrap(m[2])}"
+    return f"({out}) " if follows else out + m[0][len(m[0].rstrip()):]
+
+
+def _wrap(term):
+    return term if re.fullmatch(r"[\w\\.]+", term) else f"({term})"
+
+
+def unicode(prose):
+    r"""Prose with ``$...$`` LaTeX math rendered as plain Unicode text for a terminal: ``$\eta = 4/\lambda_0$`` ->
+    ``η = 4/λ₀``, ``$\sigma_w^2 = \frac{9}{5}$`` -> ``σ_w² = 9/5`` (LaTeX stays the form for reports)."""
+    return re.sub(r"\$([^$]*)\$", lambda m: _math_unicode(m[1]), prose)

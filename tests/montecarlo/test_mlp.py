@@ -224,9 +224,12 @@ def test_zero_norm_inputs_give_finite_values(activation):
     assert np.all(np.isfinite(result.nngp)) and np.all(np.isfinite(result.ntk))
 
 
-def test_standard_error_of_a_single_network_is_nan():
+def test_standard_error_of_a_single_network_is_refused():
     result = empirical_kernels(np.eye(2), width=3, networks=1)
-    assert np.all(np.isnan(result.ntk_se)) and np.all(np.isnan(result.nngp_se))
+    assert result.ntk_mean.shape == (2, 2)  # the kernels are there
+    for name in ("ntk_se", "nngp_se"):
+        with pytest.raises(ValueError, match="networks >= 2"):
+            getattr(result, name)
 
 
 def test_progress_is_written_to_stderr(capsys):

@@ -54,6 +54,7 @@ class Result:
     :func:`compare_all`, :func:`power_law`, :func:`condition`, :func:`combine`), from which :attr:`verdict`,
     :attr:`criterion` and :meth:`perturb` are computed at the run's family-wise level; ``interval`` is a confidence
     interval where the criterion uses one; ``plot(fig)`` draws the figure into a matplotlib figure.
+    ``data["bound"]`` (">" or "<"), when set, says the prediction is a bound: the table shows "> 4".
     """
 
     def __init__(self, prediction, estimate, stderr, passed=None, criterion=None, interval=None, data=None,
@@ -246,7 +247,7 @@ class Outcomes(list):
 
     def rows(self):
         """(id, prediction, measured ± SE, verdict, seconds) strings, one per claim."""
-        return [(c.id, f"{r.prediction:.4g}", f"{r.estimate:.4g} ± {r.stderr:.2g}",
+        return [(c.id, f"{r.data.get('bound', '')} {r.prediction:.4g}".strip(), f"{r.estimate:.4g} ± {r.stderr:.2g}",
                  r.verdict if r.passed else r.verdict.upper(), f"{s:.1f}") for c, r, s in self]
 
     HEAD = ("claim", "prediction", "measured ± SE", "verdict", "s")

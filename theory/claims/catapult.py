@@ -400,7 +400,7 @@ def _relu_divergence(seed, size):
         ax.legend(loc="upper center", ncol=3)
 
     return Result(4.0, estimate, spread, passed, criterion, interval=(float(lo.min()), float(hi.max())),
-                  data={"c": _RELU_GRID, "phases": phases, "width": width}, plot=plot)
+                  data={"c": _RELU_GRID, "phases": phases, "width": width, "bound": ">"}, plot=plot)
 
 
 _SETTLED = 10
@@ -432,7 +432,7 @@ def _relu_final(seed, size):
                  f"{int(np.sum((phases == 'catapult') & ~converged))} unconverged left out); largest final "
                  f"eta*lambda = {worst:.3f} < 2; smallest {float(values.min()) if values.size else np.nan:.3f}")
     return Result(2.0, worst, 0.0, passed, criterion, data={"c": _RELU_GRID, "final_eta_lambda": final,
-                                                            "chosen": chosen, "width": width},
+                                                            "chosen": chosen, "width": width, "bound": "<"},
                   plot=_curves(runs, 1, r"$\eta \lambda_t$ (top eigenvalue of $\Theta/D$)", log=False))
 
 

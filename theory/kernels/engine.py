@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 from threadpoolctl import ThreadpoolController
 
-from .. import _validate
+from .. import _guard, _validate
 from ..activations import activation as _activation
 from ..numeric import c_compiler, lambdify
 from .. import symbols as sym
@@ -185,6 +185,7 @@ def _resolve(activation):
     return _named(activation) if isinstance(activation, str) else _activation(activation)
 
 
+@_guard.guarded
 def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
     act = _resolve(activation)
     X1 = _validate.inputs(X1, "X1")
@@ -288,12 +289,16 @@ def nngp_ntk(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0
     no C form (the quadrature of activations such as tanh); both printings agree to rounding.
     Zero-norm, identical and antipodal inputs give finite values; for X2 = None the diagonal comes from the
     diagonal map, exactly at ρ = 1. For N larger than memory see :func:`theory.distributed.blocked_nngp_ntk`.
+    Extreme input (:mod:`theory._guard`): positively homogeneous activations without bias are exact at any input
+    norm (``inf`` with a warning only where the true value overflows); otherwise σ_w²|x|²/d + σ_b² must stay below
+    1e100 (1e3 on the quadrature path) or a ValueError names the input scale; depth <= 10⁴; activations whose
+    E[φ²] or E[φ'²] diverges are rejected.
 
     In the NTK parameterization this is the network ``serial(Dense, (Activation, Dense) × depth)`` of
     :mod:`theory.layers` (declared once per argument set and cached), whose MLP form is computed here.
     """
     if parameterization == "ntk" and widths is None:
-        return _declared(_resolve(activation), _validate.count(depth, "depth"), sigma_w2, sigma_b2).nngp_ntk(X1, X2)
+        return _declared(_resolve(activation), _guard.checked_depth(depth), sigma_w2, sigma_b2).nngp_ntk(X1, X2)
     return _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, True, parameterization, widths)
 
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
-from .. import _validate, latex
+from .. import _compact, _validate, latex
 from ..activations import activation as _activation
 from ..gaussian import Angle, gaussian_expectation
 from ..numeric import c_statements, lambdify
@@ -66,7 +66,8 @@ class KernelRecursion:
     def __init__(self, activation, depth, sigma_w2=sym.sigma_w2, sigma_b2=sym.sigma_b2):
         self.activation = _activation(activation)
         self.depth = _validate.count(depth, "depth")
-        self.sigma_w2, self.sigma_b2 = sp.sympify(sigma_w2), sp.sympify(sigma_b2)
+        self.sigma_w2, self.sigma_b2 = (_validate.symbolic_variance(value, name) for value, name in
+                                        ((sigma_w2, "sigma_w2"), (sigma_b2, "sigma_b2")))
         self._params = {sym.sigma_w2: self.sigma_w2, sym.sigma_b2: self.sigma_b2}
         self.layer = Layer(*(e.xreplace(self._params) for e in layer(self.activation)))
 
@@ -87,13 +88,14 @@ class KernelRecursion:
 
     @property
     def nngp(self):
-        """K^L(x, x') in terms of g11, g12, g22 (the input Gram entries over d)."""
-        return self._composed[1]
+        """K^L(x, x') in terms of g11, g12, g22 (the input Gram entries over d); beyond depth 2 shown compactly as
+        K^(L)_12(g11, g12, g22, ...), whose ``doit()`` is the full expression (see :mod:`theory._compact`)."""
+        return _compact.kernel(self._composed[1], "K", self.depth)
 
     @property
     def ntk(self):
-        """Θ^L(x, x') in terms of g11, g12, g22."""
-        return self._composed[3]
+        """Θ^L(x, x') in terms of g11, g12, g22; beyond depth 2 compact, like :attr:`nngp`."""
+        return _compact.kernel(self._composed[3], "Theta", self.depth)
 
     @cached_property
     def equations(self):

@@ -64,10 +64,7 @@ def serial(*layers):
 
 
 def _inputs(X, name, shape=None):
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name}: expected a real array of shape (N, *spatial, C)") from err
+    X = _validate.real_array(X, name, "a real array of shape (N, *spatial, C)")
     if X.ndim < 2 or X.ndim > 4 or 0 in X.shape[1:]:
         raise ValueError(f"{name}: expected shape (N, C), (N, P, C) or (N, H, W, C) (channels last), got {X.shape}")
     if shape is not None and X.shape[1:] != shape:

@@ -285,7 +285,7 @@ class EnsembleKernels:
     """Per-network empirical kernels of an ensemble: ``nngp`` and ``ntk`` of shape (networks, N, M).
 
     The ``*_mean`` properties average over networks; ``*_se`` are standard errors of those means, the sample
-    standard deviation (ddof=1) over √networks (NaN for a single network).
+    standard deviation (ddof=1) over √networks; they need two networks at least (a ValueError for one).
     """
 
     nngp: np.ndarray
@@ -294,7 +294,8 @@ class EnsembleKernels:
     @staticmethod
     def _se(samples):
         if samples.shape[0] < 2:
-            return np.full(samples.shape[1:], np.nan)
+            raise ValueError(f"standard error: needs networks >= 2 (a sample standard deviation), this ensemble has "
+                             f"{samples.shape[0]}; the kernels themselves (nngp, ntk, *_mean) are available")
         return samples.std(axis=0, ddof=1) / np.sqrt(samples.shape[0])
 
     @property
