@@ -1,5 +1,5 @@
-"""The architecture claims (default size, the two on vectors: a few seconds): each holds, its rival architecture is excluded by the same
-measurements, and the prediction off by 10 % is rejected by them too."""
+"""The architecture claims (default size, the two on vectors: a few seconds): each holds, its rival architecture
+is excluded by the same measurements, and the prediction off by 10 % is rejected by them too."""
 
 import pytest
 

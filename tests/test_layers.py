@@ -198,3 +198,19 @@ def test_the_kernels_agree_with_neural_tangents():
         K, T = net().nngp_ntk(inputs()[kind])
         np.testing.assert_allclose(K, values[f"{name}_nngp"], rtol=1e-10, atol=1e-12, err_msg=name)
         np.testing.assert_allclose(T, values[f"{name}_ntk"], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_a_spec_declares_the_same_network():
+    from theory.layers.spec import parse
+
+    X = RNG.standard_normal((3, 6, 2))
+    spec = parse("Conv(3, VALID, 2, 0.1) Residual(Relu Conv(3, SAME, 1, none); 0.5) Relu AvgPool(2) Flatten Dense(1.5)")
+    net = serial(Conv((3,), "VALID", 2.0, 0.1), Residual(Relu(), Conv((3,), "SAME", 1.0, None), alpha=0.5), Relu(),
+                 AvgPool((2,)), Flatten(), Dense(1.5))
+    for a, b in zip(spec.nngp_ntk(X), net.nngp_ntk(X)):
+        np.testing.assert_array_equal(a, b)
+    for bad, message in (("Dense Foo", "unknown layer 'Foo'"), ("Dense(1, 2, 3)", "Dense: takes"),
+                         ("Conv(3y3) Relu", "Conv: expected a size"), ("Dense Residual(Relu Dense", "unbalanced"),
+                         ("", "network spec")):
+        with pytest.raises(ValueError, match=message):
+            parse(bad)

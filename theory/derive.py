@@ -111,3 +111,12 @@ def _nngp(**options):
 @topic("ntk", "the neural tangent kernel Θ^L(x, x') of a depth-L network, in g_ab = x_a.x_b/d", *_KERNEL_OPTIONS)
 def _ntk(**options):
     return _kernel("ntk", **options)
+
+
+@topic("kernel", "the layer-by-layer NNGP/NTK system of any network of theory.layers, e.g. "
+       "--net 'Dense(2) Relu Residual(Relu Dense(1)) Dense(1)' (see theory.layers.spec)",
+       Option("net", "Dense Relu Dense", "the network, layers separated by spaces"))
+def _network_kernel(net):
+    from .layers.spec import parse
+
+    return parse(net).kernels.equations

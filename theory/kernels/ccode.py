@@ -8,7 +8,8 @@ import sympy as sp
 from ..numeric import c_statements, compile_c, lambdify
 from .. import symbols as sym
 from ..symbols import g12, q11, q12, q22
-from .maps import Layer, layer, _NEAR, _COS, _ENDS, _FAN_IN, _GAP_MINUS, _GAP_PLUS, _INPUT_NTK, _NTK_IN, _SIN, _input_angle_map, _step
+from .maps import (_COS, _ENDS, _FAN_IN, _GAP_MINUS, _GAP_PLUS, _INPUT_NTK, _NEAR, _NTK_IN, _SIN, Layer,
+                   _input_angle_map, _step, layer)
 
 __all__ = []
 

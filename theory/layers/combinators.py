@@ -38,7 +38,8 @@ def walk_shapes(layers, shape):
 
 class Residual(Layer):
     """``Residual(*branch, shortcut=(), alpha=1)``: out = shortcut(x) + α·branch(x); an empty shortcut is the
-    identity. The two paths must give the same shape, and one of them must end in its own Dense/Conv (then only pooling; see the module)."""
+    identity. The two paths must give the same shape, and one of them must end in its own Dense/Conv (then only
+    pooling; see the module)."""
 
     def __init__(self, *branch, shortcut=(), alpha=1.0):
         from .network import _as_layers
@@ -50,7 +51,6 @@ class Residual(Layer):
                 or not np.isfinite(alpha):
             raise TypeError(f"Residual: alpha must be a finite real number, got {alpha!r}")
         self.alpha = float(alpha)
-        self.parametric = False
 
     def __repr__(self):
         short = f", shortcut={self.shortcut!r}" if self.shortcut else ""

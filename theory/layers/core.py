@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
+from ..kernels.engine import _variance
 from ..numeric import lambdify
 from ..symbols import q11, q12, q22
 
@@ -134,7 +135,8 @@ class Layer:
     * ``requires(mode)`` -- the kernel mode (FULL or DIAG) the layer needs on its input to give ``mode``;
     * ``kernel(state)`` -- the numeric map on a :class:`State` (by default the pointwise map below);
     * ``pointwise()`` -- (K', Θ') as SymPy expressions in q11, q12, q22, Θ, for pointwise layers;
-    * ``symbolic(system, k, t)`` -- the symbolic step (see :class:`theory.layers.network.System`);
+    * ``symbolic(system, state)`` -- the symbolic step (see :class:`theory.layers.network.System`), with
+      ``operator_names()`` -> (text, LaTeX) naming a linear layer's operator;
     * ``parameter_shapes(shape_in, channels_out)`` -- the shapes of its parameters (none by default);
     * ``forward(params, a)`` -> (z, cache), ``backward(params, cache, delta)`` -> delta_in,
       ``ntk_term(params, cache1, cache2, delta1, delta2)`` -> (E, N1, N2) (the per-example gradients' products),
@@ -158,9 +160,6 @@ class Layer:
     def symbolic(self, system, state):
         return system.pointwise(self, state, *self.pointwise())
 
-    def latex_name(self):
-        return type(self).__name__
-
     def parameter_shapes(self, shape_in, channels_out):
         return []
 
@@ -176,8 +175,6 @@ class Layer:
 
 def variance(value, name, layer, allow_none=False):
     """A weight or bias variance: a real number >= 0 within float64's comfortable range (None for no bias)."""
-    from ..kernels.engine import _variance
-
     if value is None and allow_none:
         return None
     try:

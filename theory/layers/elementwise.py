@@ -56,9 +56,6 @@ class Activation(Layer):
     def pointwise(self):
         return _activation_maps(self.activation)
 
-    def latex_name(self):
-        return rf"\phi = {sp.latex(self.activation.expr)}"
-
     def forward(self, params, a):
         phi, _ = self.activation.numpy
         return phi(a), a
@@ -106,9 +103,6 @@ class LayerNorm(Layer):
 
     def pointwise(self):
         return _LAYERNORM
-
-    def latex_name(self):
-        return r"\mathrm{LN}"
 
     def forward(self, params, a):
         centred = a - a.mean(axis=-1, keepdims=True)

@@ -159,19 +159,28 @@ def _spatial_check(layer, shape, window, padding, what):
                          "(VALID padding)")
 
 
-def _shift_sum(a, lead, r, kernel, pads, together):
-    """Σ_o a[..., p + o, ..., p' + o] / |kernel| (``together``: both position sets shift by the same offset, the
-    diagonal-direction sum of a convolution) on a zero-padded tensor of shape (*lead, *s[, *s])."""
+def _shift_sum(a, lead, r, kernel, pads):
+    """(1/|k|) Σ_o a[..., p + o, ..., p' + o] on a zero-padded tensor of shape (*lead, *s) or (*lead, *s, *s):
+    both position sets shift by the same offset (the diagonal-direction sum of a convolution), dimension by
+    dimension (separable: Σ k_i passes, not Π k_i)."""
     n_sets = (a.ndim - lead) // r
-    width = [(0, 0)] * lead + [pad for _ in range(n_sets) for pad in pads]
-    padded = np.pad(a, width)
-    out_sizes = [a.shape[lead + i] + sum(pads[i]) - kernel[i] + 1 for i in range(r)]
-    out = np.zeros(a.shape[:lead] + tuple(out_sizes) * n_sets)
-    for o in itertools.product(*(range(k) for k in kernel)):
-        index = [slice(None)] * lead + [slice(o[i], o[i] + out_sizes[i]) for _ in range(n_sets) for i in range(r)]
-        out += padded[tuple(index)]
-    out /= np.prod(kernel)
-    return out
+    for i in range(r):
+        axes = [lead + j * r + i for j in range(n_sets)]
+        width = [(0, 0)] * a.ndim
+        for axis in axes:
+            width[axis] = pads[i]
+        padded = np.pad(a, width) if any(pads[i]) else a
+        size = a.shape[axes[0]] + sum(pads[i]) - kernel[i] + 1
+        out = None
+        for o in range(kernel[i]):
+            index = [slice(None)] * a.ndim
+            for axis in axes:
+                index[axis] = slice(o, o + size)
+            piece = padded[tuple(index)]
+            out = piece.copy() if out is None else np.add(out, piece, out=out)
+        out /= kernel[i]
+        a = out
+    return a
 
 
 class Conv(Layer):
@@ -198,7 +207,7 @@ class Conv(Layer):
         return Shape(spatial, None, True, True)
 
     def _op(self, a, lead, r):
-        return _shift_sum(a, lead, r, self.kernel_size, _pads(self.kernel_size, self.padding), True)
+        return _shift_sum(a, lead, r, self.kernel_size, _pads(self.kernel_size, self.padding))
 
     def kernel(self, state):
         r = len(state.spatial)
@@ -208,8 +217,9 @@ class Conv(Layer):
         moved = state.replace(k=k, t=t, c1=c1, c2=c2, spatial=spatial)
         return apply_pointwise(moved, *_dense_maps(self.sigma_w2, self.sigma_b2))
 
-    def latex_name(self):
-        return r"\mathcal{C}_{" + r"\times".join(map(str, self.kernel_size)) + "}"
+    def operator_names(self):
+        size = "x".join(map(str, self.kernel_size))
+        return f"Conv{size}", r"\mathcal{C}_{" + size.replace("x", r"\times") + "}"
 
     def symbolic(self, system, state):
         return _dense_symbolic(system, system.linear(self, state), self, self.sigma_w2, self.sigma_b2)
@@ -328,8 +338,9 @@ class AvgPool(Layer):
                              c1=self._op(state.c1, 1, sp_, 2), c2=self._op(state.c2, 1, sp_, 2),
                              spatial=self._out(sp_)).fix_diagonal()
 
-    def latex_name(self):
-        return r"\mathcal{P}_{" + r"\times".join(map(str, self.window)) + "}"
+    def operator_names(self):
+        size = "x".join(map(str, self.window))
+        return f"Pool{size}", r"\mathcal{P}_{" + size.replace("x", r"\times") + "}"
 
     def symbolic(self, system, state):
         return system.linear(self, state)
@@ -373,8 +384,8 @@ class GlobalAvgPool(Layer):
         return state.replace(k=mean(state.k, 2), t=mean(state.t, 2), c1=mean(state.c1, 1), c2=mean(state.c2, 1),
                              spatial=(), mode=DIAG) if r else state
 
-    def latex_name(self):
-        return r"\overline{\sum_{p p'}}"
+    def operator_names(self):
+        return "MeanAllPairs", r"\operatorname{mean}_{p,p'}"
 
     def symbolic(self, system, state):
         return system.linear(self, state)
@@ -414,8 +425,8 @@ class Flatten(Layer):
         return state.replace(k=mean(state.k, 2), t=mean(state.t, 2), c1=mean(state.c1, 1), c2=mean(state.c2, 1),
                              spatial=())
 
-    def latex_name(self):
-        return r"\overline{\sum_{p}}"
+    def operator_names(self):
+        return "MeanDiagonal", r"\operatorname{mean}_{p=p'}"
 
     def symbolic(self, system, state):
         return system.linear(self, state)

@@ -6,7 +6,7 @@ computed by :mod:`theory.kernels.engine` -- the compiled, angle-carrying engine 
 numbers; every other network by the generic engine below (:func:`_kernel`), the layers' maps on blocks of rows.
 """
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -181,12 +181,13 @@ def _kernel(layers, X1, X2):
     T = np.empty_like(K)
     for r in range(0, X1.shape[0], rows):
         block = slice(r, min(r + rows, X1.shape[0]))
-        k = _pair_kernel(X1[block], X2_, mode)
-        state = State(k, np.zeros_like(k), c1_all[block].copy(), c2.copy(), spatial, mode,
-                      np.arange(block.start, block.stop) if symmetric else None).fix_diagonal()
+        cols = slice(r if symmetric else 0, X2_.shape[0])  # a symmetric kernel: the blocks on and above the diagonal
+        k = _pair_kernel(X1[block], X2_[cols], mode)
+        state = State(k, np.zeros_like(k), c1_all[block].copy(), c2[cols].copy(), spatial, mode,
+                      np.arange(block.stop - block.start) if symmetric else None).fix_diagonal()
         with np.errstate(divide="ignore", invalid="ignore"):
             state = run_kernel(layers, state)
-        K[block], T[block] = state.k, state.t
+        K[block, cols], T[block, cols] = state.k, state.t
     if symmetric:  # exactly symmetric: the upper triangle, mirrored
         K, T = (np.triu(a) + np.triu(a, 1).T for a in (K, T))
     return Kernel(K, T)
@@ -195,6 +196,15 @@ def _kernel(layers, X1, X2):
 # --------------------------------------------------------------------------------------------------------------
 # The symbolic system
 # --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _operator(text, tex):
+    """An unevaluated linear operator on kernel tensors, printed ``text(K)`` and in LaTeX ``tex[K]``."""
+    def _latex(self, printer):
+        return rf"{tex}\left[{printer._print(self.args[0])}\right]"
+
+    return type(text, (sp.Function,), {"_latex": _latex, "nargs": 1})
 
 
 class System:
@@ -214,7 +224,7 @@ class System:
         self.input = (g11, g12, g22, sp.S.Zero)
         self.output = self.run(layers, self.input)
 
-    def _new(self, values, note):
+    def _new(self, values):
         if self.compose:
             return tuple(values)
         self._count += 1
@@ -237,14 +247,14 @@ class System:
 
         values = (sp.simplify(at(k_expr, k11, k11, k11, 0)), at(k_expr, k11, k12, k22, t),
                   sp.simplify(at(k_expr, k22, k22, k22, 0)), at(t_expr, k11, k12, k22, t))
-        return self._new(values, layer)
+        return self._new(values)
 
     def linear(self, layer, state):
-        op = sp.Function(layer.latex_name())
-        return self._new(tuple(op(s) if s != 0 else s for s in state), layer)
+        op = _operator(*layer.operator_names())
+        return self._new(tuple(op(s) if s != 0 else s for s in state))
 
     def combine(self, layer, shortcut, branch, alpha2):
-        return self._new(tuple(s + alpha2 * b for s, b in zip(shortcut, branch)), layer)
+        return self._new(tuple(s + alpha2 * b for s, b in zip(shortcut, branch)))
 
     @cached_property
     def _composed(self):
