@@ -454,7 +454,17 @@ def _rival_text(ratios):
                                     for k, r in ratios.items())
 
 
-class _Slope(_Criterion):
+class _Exponent(_Criterion):
+    """A criterion on an exponent: perturbed by ±``delta`` of its value (±``delta`` itself when it is 0)."""
+
+    def perturb(self, alpha, delta):
+        if self.exempt is not None:
+            return [Perturbation(self.what, "", math.nan, self.exempt)]
+        step = delta * abs(self.exponent) if self.exponent != 0 else delta
+        return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
+
+
+class _Slope(_Exponent):
     """The log-log slope's interval ± q SE (:func:`theory.stats.log_slope`) covers the exponent and excludes every
     rival exponent."""
 
@@ -485,14 +495,8 @@ class _Slope(_Criterion):
                 f"{'covers' if self.ratio(alpha) <= 1 else 'misses'} {self.exponent:g}; chi2/dof = "
                 f"{self.fit.chi2_dof:.2f}" + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()}))
 
-    def perturb(self, alpha, delta):
-        if self.exempt is not None:
-            return [Perturbation(self.what, "", math.nan, self.exempt)]
-        step = delta * abs(self.exponent) if self.exponent != 0 else delta
-        return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
 
-
-class _Profile(_Criterion):
+class _Profile(_Exponent):
     """A profile-likelihood power-law fit (:func:`theory.stats.fit_power_law`, y ∝ x^{-a}): the likelihood-ratio
     test at the run's level accepts the exponent and rejects every rival exponent."""
 
@@ -525,12 +529,6 @@ class _Profile(_Criterion):
                 f"{hi:.3f}]) {'covers' if self.ratio(alpha) <= 1 else 'misses'} {self.exponent:g}; chi2/dof = "
                 f"{f.chi2 / max(f.dof, 1):.2f}"
                 + _rival_text({k: self.ratio(alpha, v) for k, v in self.rivals.items()}))
-
-    def perturb(self, alpha, delta):
-        if self.exempt is not None:
-            return [Perturbation(self.what, "", math.nan, self.exempt)]
-        step = delta * abs(self.exponent) if self.exponent != 0 else delta
-        return [Perturbation(self.what, f"{s:+.3g}", self.ratio(alpha, self.exponent + s)) for s in (-step, step)]
 
 
 class _JointRival(_Criterion):
