@@ -263,6 +263,7 @@ def test_readme_dynamics_example_has_a_meaningful_covariance():
     """The README's MSEDynamics lines, run as written: at t = 0 the covariance of f_t(T) is the NNGP prior K(T, T);
     at t = ∞ it has shrunk but is not zero."""
     text = (REPO / "README.md").read_text()
+    text = text[:text.index("```", text.index("dyn.gaussian("))]  # the REPL lines up to the dynamics example
     lines = [line[4:] for line in text.splitlines() if line.startswith(">>> ")]
     starts = ("import numpy", "X = ", "Y = ", "T = ", "K, Theta = theory.nngp_ntk(", "Kt", "dyn")
     wanted = [line for line in lines if line.startswith(starts)]
