@@ -11,7 +11,7 @@ import re
 
 import sympy as sp
 
-__all__ = ["latex", "text", "claim", "document", "display", "unicode"]
+__all__ = ["latex", "Equations", "text", "claim", "document", "display", "unicode"]
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "$": r"\$"}
@@ -27,6 +27,18 @@ def latex(obj):
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(e, sp.Eq) for e in obj):
         return "\\begin{aligned}\n" + " \\\\\n".join(_rows(e) for e in obj) + "\n\\end{aligned}"
     return sp.latex(sp.sympify(obj))
+
+
+class Equations:
+    """Mixin for objects with an ``equations`` list of ``Eq``: ``latex()`` is their ``aligned`` block, which Jupyter
+    shows as math."""
+
+    def latex(self):
+        """The equations as a LaTeX ``aligned`` block."""
+        return latex(self.equations)
+
+    def _repr_latex_(self):
+        return f"$\\displaystyle {self.latex()}$"
 
 
 def _rows(eq, width=160):

@@ -148,7 +148,7 @@ def _xi(chi):
     return -1 / np.log(chi) if chi < 1 else np.inf
 
 
-class SignalPropagation:
+class SignalPropagation(latex.Equations):
     r"""The fixed points, susceptibilities and depth scales of one (activation, σ_w², σ_b²).
 
     Numbers (float): ``q_star``, ``c_star`` (the stable correlation fixed point reached from positively correlated
@@ -201,13 +201,6 @@ class SignalPropagation:
         if self.q_star_expr is not None:
             eqs.insert(2, sp.Eq(_Q_STAR, self.q_star_expr, evaluate=False))
         return eqs
-
-    def latex(self):
-        """The :attr:`equations` as a LaTeX ``aligned`` block."""
-        return latex.latex(self.equations)
-
-    def _repr_latex_(self):
-        return f"$\\displaystyle {self.latex()}$"
 
     def values(self):
         """The numbers as a dict."""

@@ -53,7 +53,7 @@ def _input_kernel(g):
     return sym.sigma_b2 + sym.sigma_w2 * g
 
 
-class KernelRecursion:
+class KernelRecursion(latex.Equations):
     r"""The NNGP and NTK of a depth-L network, derived symbolically.
 
     >>> k = kernels("relu", depth=2)
@@ -121,13 +121,6 @@ class KernelRecursion:
             eqs += [sp.Eq(lhs, rhs, evaluate=False) for lhs, rhs in zip(new, self._step(k11, k12, k22, th))]
             k11, k12, k22, th = new
         return eqs
-
-    def latex(self):
-        """The equations as a LaTeX ``aligned`` block."""
-        return latex.latex(self.equations)
-
-    def _repr_latex_(self):
-        return f"$\\displaystyle {self.latex()}$"
 
     def __repr__(self):
         return f"KernelRecursion({self.activation.name}, depth={self.depth})"

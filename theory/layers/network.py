@@ -207,7 +207,7 @@ def _operator(text, tex):
     return type(text, (sp.Function,), {"_latex": _latex, "nargs": 1})
 
 
-class System:
+class System(latex.Equations):
     r"""The layer-by-layer kernel system of a network, as SymPy equations.
 
     Layer l has symbols K_{11}^{(l)}, K_{12}^{(l)}, K_{22}^{(l)} (the NNGP of (x, x), (x, x'), (x', x')) and
@@ -269,13 +269,6 @@ class System:
     def ntk(self):
         """The output's NTK Θ(x, x') composed in g11, g12, g22."""
         return self._composed[3]
-
-    def latex(self):
-        """The equations as a LaTeX ``aligned`` block."""
-        return latex.latex(self.equations)
-
-    def _repr_latex_(self):
-        return f"$\\displaystyle {self.latex()}$"
 
     def __repr__(self):
         return f"System({len(self.equations)} equations)"
