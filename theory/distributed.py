@@ -109,7 +109,9 @@ def executor(jobs=None, scheduler=None):
     except BaseException:  # an interrupt (Ctrl-C) or error: end the workers now, not after their running claims
         for process in list((pool._processes or {}).values()):
             process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # wait for the pool's manager thread (quick: its workers are gone), so that it has closed its wakeup pipe
+        # before Python's exit hook writes to it (a race that printed "Bad file descriptor" after the one line)
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
