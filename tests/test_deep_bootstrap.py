@@ -1,6 +1,8 @@
 """The Deep Bootstrap toys: exact test errors and the Ideal World's rate against Monte Carlo, the two worlds' limits,
 and kernel gradient descent against explicit iteration on sampled Gaussian-process targets."""
 
+import itertools
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -181,9 +183,43 @@ def test_claims_hold_at_quick_size(claim_id):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("claim_id", ["deep_bootstrap.linear", "deep_bootstrap.sign"])
+@pytest.mark.parametrize("claim_id", ["deep_bootstrap.kernel", "deep_bootstrap.linear", "deep_bootstrap.sign"])
 def test_claims_reject_a_ten_percent_error(claim_id):
-    """At the default size the same measurements reject the prediction x0.9 and x1.1 (and the rival 0)."""
+    """At the default size the same measurements reject the prediction x0.9 and x1.1 (and the rivals; for the kernel
+    claim its one-step coefficient does, the exponent's interval alone would not)."""
     (_, result, _), = claims.verify([claim_id])
     assert result.passed, result.criterion
     assert all(row.rejected for row in result.perturb(0.1))
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_bootstrap_coefficient_against_exact_enumeration(steps):
+    """On a finite homogeneous space (3 points of Z_3 with a circulant kernel: constant diagonal, as on the sphere),
+    E over all n-tuples of training points of the Real World's error is a polynomial of degree 2t in 1/n: solving
+    for it from n = 1..2t+2 gives the Ideal World (1/n⁰) and c₁(t) (1/n¹) exactly."""
+    m, lr, h = 3, 0.7, np.array([1.5, 0.4, 0.4])
+    theta = np.array([[h[(i - j) % m] for j in range(m)] for i in range(m)])
+    K, second = theta / m, theta @ theta / m
+    mu = np.linalg.eigvalsh(K)
+    sizes = np.arange(1, 2 * steps + 3)
+    means = [np.mean([bs.kernel_population_worlds(theta[np.ix_(X, X)], second[np.ix_(X, X)], h[0], lr, steps)[steps]
+                      for X in itertools.product(range(m), repeat=int(size))]) for size in sizes]
+    coef = np.linalg.lstsq(sizes[:, None] ** -np.arange(2.0 * steps + 1), np.array(means), rcond=None)[0]
+    traces = {bs.tau[a]: np.trace(np.linalg.matrix_power(K, a)) for a in range(1, 2 * steps + 2)}
+    assert coef[0] == pytest.approx(np.sum(mu * (1 - lr * mu) ** (2 * steps)), abs=1e-10)
+    assert coef[1] == pytest.approx(float(bs.bootstrap_coefficient(steps).subs(traces).subs(bs.eta, lr)), abs=1e-8)
+    if steps == 1:
+        assert sp.simplify(bs.bootstrap_coefficient(1) - bs.eta**2 * (bs.tau[1] * bs.tau[2] - bs.tau[3])) == 0
+
+
+def test_kernel_population_worlds_is_the_test_point_average():
+    """kernel_worlds with many test points tends to kernel_population_worlds with the exact second moment."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((20 + 4000, 3))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    gram = sc.sphere_kernel(np.arccos(np.clip(x[:20] @ x.T, -1, 1)), depth=2, sigma_w2=2.0, sigma_b2=0.1)
+    gram[np.arange(20), np.arange(20)] = sc.sphere_kernel(np.zeros(20), depth=2, sigma_w2=2.0, sigma_b2=0.1)
+    prior = float(gram[0, 0])
+    sampled = bs.kernel_worlds(gram[:, :20], gram[:, 20:], np.full(4000, prior), 0.5, 10)
+    exact = bs.kernel_population_worlds(gram[:, :20], gram[:, 20:] @ gram[:, 20:].T / 4000, prior, 0.5, 10)
+    assert np.allclose(sampled, exact)

@@ -50,7 +50,8 @@ from .scaling import d
 from .symbols import eta, n, q11, q12, q22, t, z
 
 __all__ = ["b", "d", "test_error", "ideal_world_rate", "misspecification", "predictions", "least_squares_risk",
-           "least_squares_fit", "ideal_world_error", "Worlds", "linear_worlds", "stopping_time", "ideal_kernel_error", "kernel_worlds"]
+           "least_squares_fit", "ideal_world_error", "Worlds", "linear_worlds", "stopping_time", "ideal_kernel_error", "kernel_worlds",
+           "kernel_population_worlds", "tau", "bootstrap_coefficient"]
 
 #: Batch size b of the linear toy (its input dimension is the d of :mod:`theory.scaling`).
 b = sp.Symbol("b", positive=True, integer=True)
@@ -321,14 +322,52 @@ def kernel_worlds(gram, cross, diag, lr, steps):
     f_t = Θ(·, X) U g_t(Λ) Uᵀ y with g_t(λ) = (1 - (1 - ηλ/n)^t)/λ, and averaging over the GP target
     E(f_t(x') - f(x'))² = Θ(x', x') - Σ_j v_j² (2 g_t - λ_j g_t²), v = Uᵀ Θ(X, x'). Returns (steps+1,) test errors.
     """
+    cross = np.asarray(cross, dtype=np.float64)
+    return kernel_population_worlds(gram, cross @ cross.T / cross.shape[1], float(np.mean(diag)), lr, steps)
+
+
+def kernel_population_worlds(gram, second, prior, lr, steps):
+    """:func:`kernel_worlds` averaged over test points x' drawn from a distribution, exactly: ``second`` =
+    E_x'[Θ(X, x')Θ(x', X)] (n × n) and ``prior`` = E_x' Θ(x', x'), so E_x' v_j² = u_jᵀ (second) u_j.
+
+    On the sphere with a zonal kernel Θ = Σ_k μ_k N(d, k) P_k, ``second`` is the zonal kernel Σ_k μ_k² N(d, k) P_k
+    at the training angles (Funk-Hecke). Returns the (steps+1,) test errors.
+    """
     size = gram.shape[0]
     lam_, vec = np.linalg.eigh(gram)
     lam_ = np.maximum(lam_, 0.0)
-    v2 = np.mean((vec.T @ cross) ** 2, axis=1)  # mean over test points of v_j²
+    v2 = np.sum(vec * (np.asarray(second, dtype=np.float64) @ vec), axis=0)  # u_jᵀ (second) u_j
     times = np.arange(_validate.count(steps, "steps") + 1)[:, None]
     decay = (1 - _validate.variance(lr, "lr", positive=True) * lam_ / size) ** times
     g = np.where(lam_ > 0, (1 - decay) / np.where(lam_ > 0, lam_, 1.0), lr * times / size)
-    return float(np.mean(diag)) - np.sum(v2 * (2 * g - lam_ * g**2), axis=1)
+    return float(prior) - np.sum(v2 * (2 * g - lam_ * g**2), axis=1)
+
+
+#: τ_a = tr K^a = Σ_k N(d, k) μ_k^a, the traces of the powers of the kernel's integral operator (τ₁ = Θ(x, x)).
+tau = sp.IndexedBase("tau")
+
+
+@lru_cache(maxsize=32)
+def bootstrap_coefficient(steps):
+    r"""c₁(t) = lim n (Real(n, t) - Ideal(t)): the 1/n coefficient of the kernel bootstrap error after t steps, for a
+    zonal kernel on the sphere (constant diagonal), as a SymPy expression in η and τ_a = tr K^a.
+
+    Derivation: the residual after t steps is (1 - ηK̂)^t applied to -f, K̂g = (1/n) Σ_i Θ(·, x_i) g(x_i), so the test
+    error is Σ_{s,s'} C(t,s) C(t,s') (-η)^{s+s'} E tr(K̂^s K K̂^{s'ᵀ}): the expectation of a cycle of S + 1 kernels
+    (S = s + s') through the test point and S training indices. All indices distinct ((n)_S/n^S = 1 - C(S,2)/n + ...
+    of the tuples) give τ_{S+1}, the Ideal World's term; one coincident pair at cycle distance a (S - a pairs) splits
+    the cycle into two joined at one point, whose expectation is τ_a τ_{S+1-a} because the diagonal of K^a is the
+    constant τ_a. So c₁(t) = Σ C(t,s) C(t,s') (-η)^S [Σ_{a=1}^{S-1} (S - a) τ_a τ_{S+1-a} - C(S, 2) τ_{S+1}];
+    after one step the bootstrap error is exactly η²(τ₁τ₂ - τ₃)/n at every n (nothing beyond 1/n).
+    """
+    t_ = _validate.count(steps, "steps", 1)
+    total = sp.S.Zero
+    for s in range(t_ + 1):
+        for s2 in range(t_ + 1):
+            S = s + s2
+            pairs = sum((S - a) * tau[a] * tau[S + 1 - a] for a in range(1, S)) - sp.binomial(S, 2) * tau[S + 1]
+            total += sp.binomial(t_, s) * sp.binomial(t_, s2) * (-eta) ** S * pairs
+    return sp.expand(total)
 
 
 # --------------------------------------------------------------------------------------------------------------

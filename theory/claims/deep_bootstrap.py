@@ -6,8 +6,9 @@ import sympy as sp
 
 from .. import deep_bootstrap as bs
 from .. import scaling as sc
+from .. import stats
 from ..numeric import lambdify
-from .base import claim, compare, seed_for, sized
+from .base import claim, combine, compare, seed_for, sized
 from .scaling import KERNEL, SPHERE, _exponent_result
 
 SOURCE = "Nakkiran, Neyshabur & Sedghi 2021, The Deep Bootstrap (toy example, Figure 7); lecture notes 002"
@@ -102,31 +103,45 @@ def _sign(seed, size):
 @claim("deep_bootstrap.kernel",
        "In NTK gradient descent (depth-2 ReLU NTK on $S^2$, target from its Gaussian process) the Real World's test "
        "error at a fixed step exceeds the Ideal World's, computed from the Funk-Hecke spectrum, by a bootstrap error "
-       "falling like $1/n$.", SOURCE + "; Funk-Hecke formula",
-       lambda: sp.Eq(sp.Symbol("alpha_n"), 1))
+       "falling like $1/n$, with the derived coefficient $c_1(t)$: after one step exactly "
+       "$\\eta^2(\\tau_1\\tau_2 - \\tau_3)/n$, $\\tau_a = \\mathrm{tr}\\,K^a$.", SOURCE + "; Funk-Hecke formula",
+       lambda: sp.Tuple(sp.Eq(sp.Symbol("alpha_n"), 1), sp.Eq(sp.Symbol("c_1(1)"), bs.bootstrap_coefficient(1))))
 def _kernel(seed, size):
-    lr, step, tests = 0.5, 20, 150
-    sizes = np.array([40, 80, 160, 320, 640])
-    base = sized(size, 2, 4, 12)
+    lr, step, sizes = 0.5, 20, np.array([40, 80, 160, 320, 640])
+    base, extra = sized(size, 2, 4, 12), sized(size, 200, 1500, 4000)
     spectrum = sc.kernel_spectrum(SPHERE, 150, kind="ntk", **KERNEL)
+    mu, count = spectrum.eigenvalue, spectrum.multiplicity
     grid = np.linspace(0, np.pi, 2049)
     kern = scipy.interpolate.CubicSpline(grid, sc.sphere_kernel(grid, kind="ntk", **KERNEL))
-    unresolved = float(kern(0.0)) - float(np.sum(spectrum.eigenvalue * spectrum.multiplicity))
-    ideal = float(bs.ideal_kernel_error(spectrum, lr, step)[step]) + unresolved  # the tail has not moved by t = 20
+    # E_x'[Θ(x, x')Θ(x', y)] = Σ_k μ_k² N(d, k) P_k(x·y) (Funk-Hecke): test points integrated out exactly
+    second = scipy.interpolate.CubicSpline(grid, np.polynomial.legendre.legval(np.cos(grid), mu**2 * count))
+    prior = float(kern(0.0))
+    unresolved = prior - float(np.sum(mu * count))
+    ideal = bs.ideal_kernel_error(spectrum, lr, step) + unresolved  # the tail has not moved by t = 20
+    traces = {bs.tau[1]: prior, **{bs.tau[a]: float(np.sum(count * mu**a)) for a in (2, 3)}}
+    coefficient = float(bs.bootstrap_coefficient(1).subs(traces).subs(bs.eta, lr))
     rng = np.random.default_rng(seed_for(seed, "deep_bootstrap.kernel"))
-    gaps, ses, counts = [], [], []
-    for m in sizes:
-        values = []
-        for _ in range(base * 640 // m):
-            x = rng.standard_normal((m + tests, SPHERE))
+
+    def gaps(m, draws):
+        out = []
+        for _ in range(draws):
+            x = rng.standard_normal((m, SPHERE))
             x /= np.linalg.norm(x, axis=1, keepdims=True)
-            gram = kern(np.arccos(np.clip(x @ x.T, -1, 1)))
-            np.fill_diagonal(gram, kern(0.0))
-            values.append(bs.kernel_worlds(gram[:m, :m], gram[:m, m:], np.diag(gram)[m:], lr, step)[step] - ideal)
-        gaps.append(np.mean(values))
-        ses.append(np.std(values, ddof=1) / np.sqrt(len(values)))
-        counts.append(len(values))
-    fit = sc.fit_power_law(sizes, gaps, ses, offset=False, correction=True, se_dof=min(counts) - 1)
-    return _exponent_result(fit, 1.0, sizes, np.array(gaps), np.array(ses),
-                            ("samples n", f"Real(n, t) - Ideal(t) at t = {step}", "kernel gradient descent, NTK on S^2"),
-                            {"n^-1/2 (a fluctuation)": 0.5}, data={"ideal": ideal})
+            angles = np.arccos(np.clip(x @ x.T, -1, 1))
+            np.fill_diagonal(angles, 0.0)
+            out.append(bs.kernel_population_worlds(kern(angles), second(angles), prior, lr, step) - ideal)
+        return np.array(out)
+
+    curves = [gaps(m, base * 640 // m) for m in sizes]
+    gap, se = (np.array(v) for v in zip(*(stats.mean_se(c[:, step]) for c in curves)))
+    fit = sc.fit_power_law(sizes, gap, se, offset=False, correction=True, se_dof=min(len(c) for c in curves) - 1)
+    exponent = _exponent_result(fit, 1.0, sizes, gap, se, ("samples n", f"Real(n, t) - Ideal(t) at t = {step}",
+                                                           "kernel gradient descent, NTK on S^2"),
+                                {"n^-1/2 (a fluctuation)": 0.5}, data={"ideal": float(ideal[step])})
+    # After one step n·(Real - Ideal) has mean c₁(1) exactly at every n: pooled over all draws, and more at n = 40.
+    scaled = np.concatenate([m * c[:, 1] for m, c in zip(sizes, curves)] + [sizes[0] * gaps(sizes[0], extra)[:, 1]])
+    mean, error = stats.mean_se(scaled)
+    one_step = compare(coefficient, mean, error, what="n (Real - Ideal) after one step",
+                       rivals={"no bootstrap error": 0.0,
+                               "no coincident draws (eta^2 tau1 tau2)": lr**2 * traces[bs.tau[1]] * traces[bs.tau[2]]})
+    return combine(exponent, one_step, data={**exponent.data, "one_step": scaled})
