@@ -184,7 +184,8 @@ def ideal_world_error(activation):
     fourth = gaussian_expectation(_Activation(z**2 * act.expr), act, 1, 1, 1) - 2 * c * (third + 3 * c) + 3 * c**2
     noise = h**2 * (fourth + (d - 1) * s2) / b
     drift = 2 * h**2 * c * third / b
-    error = c**2 * rho**t + noise * (1 - rho**t) / (1 - rho) + drift * (rho**t - (1 - h) ** t) / (rho - (1 - h))
+    floor, transient = (sp.factor(sp.cancel(e)) for e in (noise / (1 - rho), drift / (rho - (1 - h))))
+    error = c**2 * rho**t + floor * (1 - rho**t) + transient * (rho**t - (1 - h) ** t)
     return sp.simplify(s2) + error
 
 
@@ -381,4 +382,6 @@ def _derive_bootstrap(activation):
     real, ideal = predictions(activation)
     c, s2 = misspecification(activation)
     return [sp.Eq(sp.Symbol("c"), c), sp.Eq(sp.Symbol("s^2"), s2), sp.Eq(sp.Symbol("rho"), ideal_world_rate()),
-            sp.Eq(sp.Symbol("L_real(T)"), real, evaluate=False), sp.Eq(sp.Symbol("L_ideal(t)"), ideal, evaluate=False)]
+            sp.Eq(sp.Symbol("L_real(T)"), real, evaluate=False), sp.Eq(sp.Symbol("L_ideal(t)"), ideal, evaluate=False),
+            sp.Eq(sp.Symbol("E L_real (exact, finite n)"), least_squares_risk(activation), evaluate=False),
+            sp.Eq(sp.Symbol("E L_ideal(t) (exact, finite eta)"), ideal_world_error(activation), evaluate=False)]
