@@ -268,7 +268,7 @@ def _learning_curve_claim(kind):
         (:func:`_composed`). D = 16 .. 512 in steps of √2; the 1/D correction is fitted."""
         sizes = np.unique(np.round(16 * 2 ** (np.arange(sized(size, 7, 11, 13)) / 2)).astype(int))
         reps = sized(size, 4, 32, 64)
-        kern, kern2 = _spline(kind), _composed(kind)
+        kernels = _composed(kind)  # κ and K₂ as functions of the angle
         rng = _rng(seed, f"scaling.learning_curve.{kind}")
         loss = np.empty((sizes.size, reps))
         for j, m in enumerate(sizes):
@@ -277,8 +277,9 @@ def _learning_curve_claim(kind):
                 x /= np.linalg.norm(x, axis=1, keepdims=True)
                 angle = np.arccos(np.clip(x @ x.T, -1, 1))
                 np.fill_diagonal(angle, 0.0)
-                solved = scipy.linalg.cho_solve(scipy.linalg.cho_factor(kern(angle)), kern2(angle))
-                loss[j, r] = kern(0.0) - np.trace(solved)
+                gram, composed = np.moveaxis(_uniform_spline(kernels, angle), -1, 0)
+                solved = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram), composed)
+                loss[j, r] = kernels(0.0)[0] - np.trace(solved)
         mean, se = _ensemble(loss)
         fit = sc.fit_power_law(sizes, mean, se, offset=False, correction=True, se_dof=reps - 1)
         other = "nngp" if kind == "ntk" else "ntk"
@@ -305,17 +306,28 @@ def _spectrum(kind, k_max):
 
 @lru_cache(maxsize=4)
 def _composed(kind, k_max=120):
-    """K₂(a·b) = E_x[κ(a·x) κ(x·b)] for x uniform on S^2 as a function of the angle: by the addition theorem
-    ∫ P_k(a·x) P_l(x·b) dσ(x) = δ_kl P_k(a·b)/N_k, K₂ = Σ_k N_k μ_k² P_k(a·b) = Σ_k μ_k² √N_k Y_k(a·b) (Y_k the
-    normalized zonal harmonic). Degrees above ``k_max`` add Σ N_k μ_k² < μ_{k_max} Σ N_k μ_k (≲ 1e-6 κ(1)²);
-    tabulated on 2049 angles."""
+    """[κ, K₂] as one spline in the angle on 2049 angles: κ from :func:`_spline`'s table, and K₂(a·b) =
+    E_x[κ(a·x) κ(x·b)] for x uniform on S^2, by the addition theorem ∫ P_k(a·x) P_l(x·b) dσ(x) = δ_kl P_k(a·b)/N_k:
+    K₂ = Σ_k N_k μ_k² P_k(a·b) = Σ_k μ_k² √N_k Y_k(a·b) (Y_k the normalized zonal harmonic). Degrees above
+    ``k_max`` add Σ N_k μ_k² < μ_{k_max} Σ N_k μ_k (≲ 1e-6 κ(1)²)."""
     spectrum = _spectrum(kind, k_max)
     grid = np.linspace(0, np.pi, 2049)
     points = np.stack([np.cos(grid), np.sin(grid), np.zeros_like(grid)], axis=1)
     north = np.array([1.0, 0.0, 0.0])
-    values = sum(mu**2 * np.sqrt(count) * sc.zonal_harmonic(degree, SPHERE, points, north)
-                 for degree, mu, count in zip(spectrum.degree, spectrum.eigenvalue, spectrum.multiplicity))
-    return scipy.interpolate.CubicSpline(grid, values)
+    composed = sum(mu**2 * np.sqrt(count) * sc.zonal_harmonic(degree, SPHERE, points, north)
+                   for degree, mu, count in zip(spectrum.degree, spectrum.eigenvalue, spectrum.multiplicity))
+    return scipy.interpolate.CubicSpline(grid, np.stack([_spline(kind)(grid), composed], axis=1))
+
+
+def _uniform_spline(spline, x):
+    """``spline(x)`` for a CubicSpline on a uniform grid: the interval by division instead of a binary search (the
+    search dominated the cost of the learning curves' Gram matrices)."""
+    knots = spline.x
+    step = (knots[-1] - knots[0]) / (knots.size - 1)
+    index = np.clip(((x - knots[0]) / step).astype(int), 0, knots.size - 2)
+    dx = (x - knots[index])[..., None]
+    c = np.moveaxis(spline.c, 0, 1).reshape(knots.size - 1, 4, -1)[index]  # one contiguous gather
+    return ((c[..., 0, :] * dx + c[..., 1, :]) * dx + c[..., 2, :]) * dx + c[..., 3, :]
 
 
 for _kind in ("ntk", "nngp"):
