@@ -35,6 +35,7 @@ import scipy.optimize
 import sympy as sp
 
 from . import _validate
+from . import double_descent as dd
 from .derive import Option, topic
 from .kernels import kernels, nngp_ntk
 from .numeric import lambdify, lambdify_mpmath
@@ -174,15 +175,16 @@ def variance_limited_excess():
 
     Fixed 𝒫, D samples: the teacher's output is f(x)·θ* + ε(x), where θ* is the population fit and ε(x) is Gaussian,
     uncorrelated with the Gaussian student features f(x) and hence independent of them, with E_ω Var ε = L_∞ (the
-    D = ∞ loss). Least squares on D samples (design X, rows ~ N(0, Σ), Σ = 𝒫C𝒫ᵀ) then errs by θ̂ - θ* = X⁺ε, so
-    L(D) - L_∞ = E[(θ̂ - θ*)ᵀ Σ (θ̂ - θ*)] = L_∞ tr(Σ E[(XᵀX)⁻¹]) = L_∞ tr(Σ Σ⁻¹)/(D - P - 1), the mean of an inverse
-    Wishart matrix (Breiman & Freedman 1983; Hastie, Montanari, Rosset & Tibshirani 2022, Surprises in
-    high-dimensional ridgeless least squares interpolation, Gaussian design). Fixed data, P features: the loss
+    D = ∞ loss). Least squares on D Gaussian samples with P features and noise variance σ² = L_∞ then has the exact
+    excess risk σ²P/(D - P - 1) (the mean of an inverse Wishart matrix; the p < n - 1 branch of
+    :func:`theory.double_descent.ridgeless_formula` with ``finite=True``; Breiman & Freedman 1983; Hastie,
+    Montanari, Rosset & Tibshirani 2022). Fixed data, P features: the loss
     (1/S)‖C^{1/2} - C^{1/2} Z_pᵀ(Z_d C^{1/2} Z_pᵀ)⁺ Z_d C^{1/2}‖²_F (Z_d the whitened data, Z_p the projection) is
     unchanged when Z_d and Z_p are swapped (transpose it), so L(P) on D samples is L(D) at P features: D <-> P.
     """
-    wishart_trace = P / (D - P - 1)  # tr(Σ E[(XᵀX)⁻¹]) for D iid rows X_j ~ N(0, Σ) in R^P
-    by_data = L_inf * wishart_trace
+    finite = dd.ridgeless_formula(finite=True)
+    below = next(expr for expr, cond in finite.args if cond == (dd.p < dd.n - 1))  # the branch P < D - 1
+    by_data = below.xreplace({dd.sigma2: L_inf, dd.p: P, dd.n: D})
     return [by_data, by_data.xreplace({D: P, P: D})]
 
 

@@ -268,7 +268,7 @@ def _learning_curve_claim(kind):
         (:func:`_composed`). D = 16 .. 512 in steps of √2; the 1/D correction is fitted."""
         sizes = np.unique(np.round(16 * 2 ** (np.arange(sized(size, 7, 11, 13)) / 2)).astype(int))
         reps = sized(size, 4, 32, 64)
-        kernels = _composed(kind)  # κ and K₂ as functions of the angle
+        kernels = _composed(kind, sized(size, 60, 120, 200))  # κ and K₂ of the angle (the spectrum decay's degrees)
         rng = _rng(seed, f"scaling.learning_curve.{kind}")
         loss = np.empty((sizes.size, reps))
         for j, m in enumerate(sizes):
@@ -305,11 +305,11 @@ def _spectrum(kind, k_max):
 
 
 @lru_cache(maxsize=4)
-def _composed(kind, k_max=120):
+def _composed(kind, k_max):
     """[κ, K₂] as one spline in the angle on 2049 angles: κ from :func:`_spline`'s table, and K₂(a·b) =
     E_x[κ(a·x) κ(x·b)] for x uniform on S^2, by the addition theorem ∫ P_k(a·x) P_l(x·b) dσ(x) = δ_kl P_k(a·b)/N_k:
     K₂ = Σ_k N_k μ_k² P_k(a·b) = Σ_k μ_k² √N_k Y_k(a·b) (Y_k the normalized zonal harmonic). Degrees above
-    ``k_max`` add Σ N_k μ_k² < μ_{k_max} Σ N_k μ_k (≲ 1e-6 κ(1)²)."""
+    ``k_max`` add Σ N_k μ_k² < μ_{k_max} Σ N_k μ_k (< 1e-6 κ(1)² for k_max >= 60)."""
     spectrum = _spectrum(kind, k_max)
     grid = np.linspace(0, np.pi, 2049)
     points = np.stack([np.cos(grid), np.sin(grid), np.zeros_like(grid)], axis=1)
