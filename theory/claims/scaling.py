@@ -267,7 +267,7 @@ def _learning_curve_claim(kind):
         over the test input: E_x[κ(1) - k_xᵀK⁻¹k_x] = κ(1) - tr(K⁻¹K₂), K₂ the Gram matrix of the composed kernel
         (:func:`_composed`). D = 16 .. 512 in steps of √2; the 1/D correction is fitted."""
         sizes = np.unique(np.round(16 * 2 ** (np.arange(sized(size, 7, 11, 13)) / 2)).astype(int))
-        reps = sized(size, 4, 32, 64)
+        reps = sized(size, 8, 48, 96)
         kernels = _composed(kind, sized(size, 60, 120, 200))  # κ and K₂ of the angle (the spectrum decay's degrees)
         rng = _rng(seed, f"scaling.learning_curve.{kind}")
         loss = np.empty((sizes.size, reps))
@@ -412,10 +412,10 @@ def _interpolation_claim(dim):
         C₀ D^{-a} is fitted, no correction; the remaining finite-D effect (D points rather than a Poisson process of
         intensity D) is O(1/D), below 0.4 % from D = 256 on."""
         if dim == 2:
-            sizes = (256 * 2 ** np.arange(sized(size, 3, 6, 7))).astype(int)  # 256 .. 8192
+            sizes = (256 * 2 ** np.arange(sized(size, 4, 6, 7))).astype(int)  # 256 .. 8192
         else:
             sizes = (512 * 2 ** np.arange(sized(size, 3, 4, 5))).astype(int)  # 512 .. 4096
-        reps = sized(size, 4, 24, 64)
+        reps = sized(size, 8, 24 if dim == 2 else 40, 96)
         rng = _rng(seed, f"scaling.interpolation.d{dim}")
         mse = np.empty((sizes.size, reps))
         for j, m in enumerate(sizes):
