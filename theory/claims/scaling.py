@@ -399,8 +399,8 @@ def _interpolation_mse(points, hessian, margin):
 def _interpolation_claim(dim):
     @claim(f"scaling.interpolation.d{dim}",
            f"A piecewise-linear interpolant of a smooth function of {dim} variables from D samples has a test MSE "
-           f"falling like $D^{{-4/{dim}}}$ (its error is the Hessian term, O(h²) with h ∝ $D^{{-1/{dim}}}$; tested on a "
-           "quadratic, whose error is that term alone).", SOURCE,
+           f"falling like $D^{{-4/{dim}}}$ (its error is the Hessian term, $O(h^2)$ with $h \\propto D^{{-1/{dim}}}$; "
+           "tested on a quadratic, whose error is that term alone).", SOURCE,
            lambda: sp.Eq(sc.alpha, sc.interpolation_exponent().xreplace({sc.d: dim})))
     def run(seed, size):
         """D uniform samples of the unit cube, Delaunay-linear interpolation of a quadratic, the MSE over the
