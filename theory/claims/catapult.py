@@ -510,7 +510,8 @@ def _change_result(seed, size, c, phase, prediction, rivals):
 
 @claim("catapult.relu_kernel_change.catapult",
        "In the catapult phase ($\\eta = 3/\\lambda_0$) the relative change of the NTK of deep ReLU networks is "
-       "$O(1)$: its width exponent is 0, not the lazy phase's $-1/2$.", SOURCE, sp.S.One)
+       "$O(1)$: its width exponent is 0, where the lazy phase's change vanishes (at least like $n^{-1/2}$).", SOURCE,
+       sp.S.One)
 def _change_catapult(seed, size):
     return _change_result(seed, size, _CATAPULT_C, "catapult", 0.0, {"the lazy n^-1/2": -0.5})
 
