@@ -32,7 +32,7 @@ from ..kernels import nngp_ntk
 from ..montecarlo import MLP, train
 from ..numeric import lambdify
 from ..symbols import eta, n, t, z
-from .base import claim, combine, compare_all, condition, power_law, seed_for, sized
+from .base import claim, combine, compare, compare_all, condition, power_law, seed_for, sized
 
 ACTIVATION, SIGMA_W2, SIGMA_B2 = "erf", 2.0, 0.1
 DIM, TRAIN, TEST, STEPS = 4, 8, 4, 40
@@ -367,37 +367,62 @@ def _taylor(mlp, params, X, Y, inputs, lr, steps, order):
     return np.array(out)
 
 
+#: ``dynamics.quadratic_model``: STEPS_QUADRATIC steps of gradient descent at rates η = f·D/λ_max(Θ), f over
+#: QUADRATIC_RATES (a factor 32): the training time τ = ηt is varied through η at a fixed number of steps, so the
+#: discrete-time terms (polynomials in 1/t) do not enter the τ-dependence.
+STEPS_QUADRATIC, QUADRATIC_RATES = 8, (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)
+
+
+def _order_slopes(eta, ratio, terms):
+    """Per network, the slope s of log ratio = a + s log η + b₁η + … + b_kη^k (k = ``terms``), fitted exactly
+    through the rates: ratio (len(eta), E) -> (E,)."""
+    design = np.stack([np.ones_like(eta), np.log(eta)] + [eta**k for k in range(1, terms + 1)], axis=1)
+    return np.linalg.lstsq(design, np.log(ratio), rcond=None)[0][1]
+
+
 @claim("dynamics.quadratic_model",
        "The second-order Taylor model tracks the network more closely than the first-order one at the same width: "
        "its gap is one order higher in the training time $\\tau = \\eta t$, so the ratio of the gaps grows like "
        "$\\tau$.", "Dyer & Gur-Ari 2020; Huang & Yau 2020; Bai & Lee 2020 (quadratic models); notes 001", t)
 def _quadratic(seed, size):
-    width, networks = sized(size, 512, 1024, 2048), sized(size, 6, 40, 96)
+    """Each network is trained, with its first- and second-order Taylor models around its initialization, for t =
+    STEPS_QUADRATIC steps at each rate η: the ratio of the gaps to the network is a smooth function of τ = ηt per
+    network, r(τ) = c τ (1 + b τ + O(τ²)) if the quadratic model's gap is one order higher. The exponent is measured
+    per network (paired over the rates: a network's c cancels from the slope) by fitting log r = a + s log η + bη;
+    the criterion is the mean slope ± its SE over networks, with the truncation of the series as the bias: the
+    change of the mean slope when the next term (η²) is fitted too."""
+    width, networks = sized(size, 1024, 1024, 1024), sized(size, 4, 12, 40)
     X, X_test, Y = _data()
     inputs = np.concatenate([X, X_test])
-    lr = 0.05 * _theory()[2]
-    steps = [1, 2, 4, 8, 16, 32]
+    eta = np.array(QUADRATIC_RATES) * _theory()[2]
     mlp = _mlp(width)
     params = mlp.init(seed_for(seed, "dynamics.quadratic_model"), networks)
-    net = _outputs(train(mlp, params, X, Y, lr, max(steps), X_test=X_test))[steps]
-    gaps = [np.sqrt(np.mean((net - _taylor(mlp, params, X, Y, inputs, lr, steps, k)) ** 2, axis=2))
-            for k in (1, 2)]
-    ratio = gaps[1] / gaps[0]  # (steps, E)
-    tau = lr * np.array(steps)
-    result = power_law(1 / tau, ratio.mean(1), ratio.std(1, ddof=1) / np.sqrt(networks), -1.0, correction=True,
-                       rivals={"half an order (tau^1/2)": -0.5},
-                       data={"tau": tau, "linear_gap": gaps[0].mean(1), "quadratic_gap": gaps[1].mean(1)})
+    gaps = []  # (rates, 2, E)
+    for lr in eta:
+        net = _outputs(train(mlp, params, X, Y, lr, STEPS_QUADRATIC, X_test=X_test))[-1]
+        gaps.append([np.sqrt(np.mean((net - _taylor(mlp, params, X, Y, inputs, lr, [STEPS_QUADRATIC], k)[0]) ** 2,
+                                     axis=1)) for k in (1, 2)])
+    gaps = np.array(gaps)
+    ratio = gaps[:, 1] / gaps[:, 0]
+    slopes, finer = _order_slopes(eta, ratio, 1), _order_slopes(eta, ratio, 2)
+    estimate, se = stats.mean_se(slopes)
+    truncation = abs(estimate - finer.mean())
+    tau = eta * STEPS_QUADRATIC
 
     def plot(fig):
         ax = fig.add_subplot()
-        ax.plot(tau, gaps[0].mean(1), "o-", label="first-order (linear) model")
-        ax.plot(tau, gaps[1].mean(1), "s-", label="second-order (quadratic) model")
-        ax.set(xscale="log", yscale="log", xlabel=r"training time $\tau = \eta t$",
+        ax.plot(tau, gaps[:, 0].mean(1), "o-", label="first-order (linear) model")
+        ax.plot(tau, gaps[:, 1].mean(1), "s-", label="second-order (quadratic) model")
+        ax.plot(tau, ratio.mean(1), "^-", label="ratio of the gaps")
+        ax.plot(tau, ratio.mean(1)[0] * tau / tau[0], "k--", lw=1, label=r"$\propto \tau$")
+        ax.set(xscale="log", yscale="log", xlabel=rf"training time $\tau = \eta t$ (t = {STEPS_QUADRATIC} steps)",
                ylabel="RMS gap to the network", title=f"width {width}, {networks} networks")
         ax.legend()
 
-    result.plot = plot
-    return result
+    return compare(1.0, estimate, se, bias=truncation, rivals={"half an order (tau^1/2)": 0.5},
+                   what="exponent of the ratio of the gaps in tau",
+                   data={"tau": tau, "linear_gap": gaps[:, 0].mean(1), "quadratic_gap": gaps[:, 1].mean(1),
+                         "slopes": slopes, "truncation": truncation}, plot=plot)
 
 
 # --------------------------------------------------------------------------------------------------------------
