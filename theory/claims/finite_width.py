@@ -259,7 +259,40 @@ def _ntk_one_layer(seed, size):
                    plot=plot)
 
 
-DEEP_RELU_DEPTH, DEEP_RELU_WIDTHS = 3, (16, 32, 64, 128)
+DEEP_RELU_DEPTH = 3
+#: Widths 16 .. 1024 (the sampler below costs O(depth) per network at any width), networks per width by size.
+DEEP_RELU_WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
+
+
+def relu_ntk_samples(depth, width, networks, seed, q=1.0):
+    r"""Θ̂(x, x) and K̂(x, x) of ``networks`` critical ReLU networks (σ_w² = 2, σ_b² = 0, every hidden width ``width``,
+    |x|²/d = q): exact in law, O(depth) random numbers per network (Gaussian conditioning, as in Hanin & Nica 2020).
+
+    Forward: given a^{l-1}, z^l = √(2/n) W^l a^{l-1} is N(0, K̂^l) per unit with K̂^l = 2|a^{l-1}|²/n (K̂⁰ = 2q), so
+    with m_l ~ Bin(n, ½) active units K̂^{l+1} = (2/n) K̂^l χ²_{m_l}. Backward, g^l = ∂f/∂z^l: split
+    W^l = (W^l â) âᵀ + W^l (I - â âᵀ), â = a^{l-1}/|a^{l-1}|; the second part is independent of the forward pass and
+    of g^l, and z^l·g^l = f at every layer (f is 1-homogeneous in z^l), so
+
+        |g^{l-1}|² = f²/|a^{l-1}|² + (2/n) |g^l|² χ²_{m_{l-1} - 1},   |g^L|² = 1,   f ~ N(0, K̂^L),
+
+    with fresh χ² variables, and Θ̂ = Σ_{l=0}^{L} K̂^l |g^l|² (the weights of layer l contribute (2/n)|a^{l-1}|²|g^l|²;
+    the readout l = L). Returns (Θ̂, K̂^L), each (networks,).
+    """
+    rng = np.random.default_rng(seed)
+    kernel = np.empty((networks, depth + 1))
+    kernel[:, 0] = 2.0 * q
+    active = rng.binomial(width, 0.5, size=(networks, depth))
+    for l in range(depth):  # an all-dead layer (probability 2^-n) has K̂ = 0 from there on
+        kernel[:, l + 1] = (2 / width) * kernel[:, l] * rng.chisquare(np.maximum(active[:, l], 1)) * (active[:, l] > 0)
+    f = np.sqrt(kernel[:, depth]) * rng.standard_normal(networks)
+    grad2, theta = np.ones(networks), kernel[:, depth].copy()
+    for l in range(depth, 0, -1):
+        alive = kernel[:, l] > 0
+        head = np.where(alive, 2 * f**2 / (width * np.where(alive, kernel[:, l], 1.0)), 0.0)
+        fresh = rng.chisquare(np.maximum(active[:, l - 1] - 1, 1)) * (active[:, l - 1] > 1)
+        grad2 = head + (2 / width) * grad2 * fresh
+        theta += kernel[:, l - 1] * grad2
+    return theta, kernel[:, depth]
 
 
 @claim("finite_width.ntk_variance.deep_relu",
@@ -268,18 +301,20 @@ DEEP_RELU_DEPTH, DEEP_RELU_WIDTHS = 3, (16, 32, 64, 128)
        "Hanin & Nica 2020 (exp(5 sum 1/n_l), up to constants); Roberts, Yaida & Hanin 2022, ch. 8",
        lambda: sp.Eq(sp.Symbol("c_L"), _ntk_coefficient("relu", DEEP_RELU_DEPTH, 2.0, 0.0), evaluate=False))
 def _ntk_deep_relu(seed, size):
-    networks = sized(size, 400, 1500, 6000)
+    """n Var Θ/Θ² of networks drawn exactly in law by :func:`relu_ntk_samples` at widths 16 .. 1024, fitted as
+    c + b/n + d/n² (:func:`theory.stats.inverse_coefficient`): the intercept c is the first-order coefficient."""
+    networks = sized(size, 40_000, 400_000, 2_000_000)
     widths = np.array(DEEP_RELU_WIDTHS, dtype=float)
     y, y_se = [], []
-    for w in widths:
-        theta = empirical_kernels(_X, None, "relu", depth=DEEP_RELU_DEPTH, width=int(w), networks=networks,
-                                  sigma_w2=2.0, seed=seed_for(seed, "finite_width.ntk_variance.deep_relu", w)).ntk
-        value, err = relative_variance(theta[:, 0, 0])
+    for w in DEEP_RELU_WIDTHS:
+        theta, _ = relu_ntk_samples(DEEP_RELU_DEPTH, w, networks,
+                                    seed_for(seed, "finite_width.ntk_variance.deep_relu", w))
+        value, err = relative_variance(theta)
         y.append(w * value)
         y_se.append(w * err)
     y, y_se = np.array(y), np.array(y_se)
-    # n Var/Θ² = c + b/n: weighted least squares; the intercept is the first-order coefficient
-    fit = stats.wls(np.stack([np.ones_like(widths), 1 / widths], axis=1), y, y_se)
+    # n Var/Θ² = c + b/n + d/n²: weighted least squares; the intercept is the first-order coefficient
+    fit = stats.wls(np.stack([widths**-k for k in range(3)], axis=1), y, y_se)
     coef, c_se = fit.coef, float(fit.stderr()[0])
     c_pred = float(_ntk_coefficient("relu", DEEP_RELU_DEPTH, 2.0, 0.0))
 
@@ -287,7 +322,8 @@ def _ntk_deep_relu(seed, size):
         ax = fig.add_subplot()
         ax.errorbar(1 / widths, y, yerr=2 * y_se, fmt="o", capsize=3, label="Monte Carlo (2 SE)")
         grid = np.linspace(0, 1 / widths[0], 50)
-        ax.plot(grid, coef[0] + coef[1] * grid, "-", label=f"fit c + b/n: c = {coef[0]:.2f} ± {c_se:.2f}")
+        ax.plot(grid, coef[0] + coef[1] * grid + coef[2] * grid**2, "-",
+                label=f"fit c + b/n + d/n²: c = {coef[0]:.3f} ± {c_se:.3f}")
         ax.plot([0], [c_pred], "k*", ms=12, label=f"derived $c_L$ = {c_pred:.4g}")
         ax.plot([0], [5 * DEEP_RELU_DEPTH], "rx", ms=10, label="5L")
         ax.set(xlabel="1/n", ylabel=r"$n\,\mathrm{Var}\,\Theta/\Theta^2$", title=f"ReLU, depth {DEEP_RELU_DEPTH}")
