@@ -466,7 +466,7 @@ def test_a_control_variate_of_known_mean_keeps_the_mean_and_shrinks_its_error():
     for _ in range(400):
         c = rng.standard_normal(50)
         y = 2 + c + 0.3 * rng.standard_normal(50)
-        m, se = claims_dynamics._controlled_mean(y, c, 0.0)
+        m, se = claims_dynamics.controlled_mean(y, c, 0.0)
         estimates.append(m)
         errors.append(se)
     estimates, errors = np.array(estimates), np.array(errors)
@@ -474,7 +474,7 @@ def test_a_control_variate_of_known_mean_keeps_the_mean_and_shrinks_its_error():
     assert 0.8 < estimates.std() / errors.mean() < 1.2 and errors.mean() < 0.06
     c = rng.standard_normal(50)
     y = 2 + c
-    assert abs(claims_dynamics._controlled_mean(y, c, 1.0)[0] - 3.0) < 1e-9
+    assert abs(claims_dynamics.controlled_mean(y, c, 1.0)[0] - 3.0) < 1e-9
 
 
 def test_the_hierarchy_claim_excludes_the_inverse_square_root_law_at_the_quick_size():

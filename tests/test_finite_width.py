@@ -461,3 +461,19 @@ def test_the_exact_relu_ntk_sampler_has_the_law_of_real_networks(width):
     # and the sampler is not trivially right: at width 3 the relative variance is far from its first order c_3/n
     if width == 3:
         assert fwc.relative_variance(theta)[0] > 1.5 * 10 / 3
+
+
+def test_the_typical_ntk_step_of_one_hidden_layer_falls_like_one_over_the_width():
+    """The dNTK claim's one-hidden-layer statistic, E[½ log ΔΘ²] at n = 128 and 8192 (400 and 60 networks, SD ~0.9
+    each): its slope between them is -1 within 5 SE plus the 1/n correction's share (b ≈ -9: 0.07/ln 64), and n^{-1/2}
+    is excluded."""
+    x, y = fwc._dntk_setup()
+    means, ses = [], []
+    for width, networks in ((128, 400), (8192, 60)):
+        mlp = MLP(4, (width,), "tanh", sigma_w2=1.5, sigma_b2=0.1)
+        logs = 0.5 * np.log(fwc._ntk_step(mlp, mlp.init(width, networks), x, y))
+        means.append(logs.mean())
+        ses.append(logs.std(ddof=1) / np.sqrt(networks))
+    slope, se = (means[1] - means[0]) / np.log(64), np.hypot(*ses) / np.log(64)
+    tolerance = 5 * se + 0.07 / np.log(64)
+    assert abs(slope + 1) < tolerance < abs(slope + 0.5)

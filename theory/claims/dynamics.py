@@ -318,7 +318,7 @@ def _lazy_nngp(seed, size):
 HIERARCHY_WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 
 
-def _controlled_mean(values, control, mean):
+def controlled_mean(values, control, mean):
     """The mean of ``values`` (E,) with the control variate ``control`` (E,), whose expectation ``mean`` is known
     exactly: ȳ - β(c̄ - E c), β the least-squares coefficient of y on c, and its standard error from the residuals
     (the estimator is unbiased up to O(1/E), from the fitted β)."""
@@ -350,7 +350,7 @@ def _velocity(seed, size):
         params = mlp.init(seed_for(seed, "dynamics.hierarchy", width), count)
         velocity = np.linalg.norm(_kernel_velocity(mlp, params, X, Y, inputs), axis=(1, 2)) / np.linalg.norm(theta)
         loss = np.sum((mlp.apply(params, X)[..., 0] - Y[:, 0]) ** 2, axis=1)
-        rows.append(_controlled_mean(velocity, loss, loss_mean))
+        rows.append(controlled_mean(velocity, loss, loss_mean))
     return np.array(widths, float), np.array(rows)
 
 
