@@ -12,10 +12,11 @@ What the claims measure, and the exponents they predict:
 * ``dynamics.lazy.ntk``, ``dynamics.lazy.nngp`` -- the empirical kernels move by O(1/n): every term of dΘ/dt is
   odd in the readout weights, so the n^{-1/2} of Lee et al.'s bound cancels (Dyer & Gur-Ari 2020, Huang & Yau
   2020); measured here, the NTK and NNGP changes fall like 1/n, not n^{-1/2};
-* ``dynamics.hierarchy`` -- dΘ/dt at initialization ∝ 1/n for the same reason;
+* ``dynamics.hierarchy`` -- dΘ/dt at initialization ∝ 1/n for the same reason (untrained networks, n = 16 .. 8192);
 * ``dynamics.linearization`` -- the network departs from its first-order Taylor model by O(1/n);
 * ``dynamics.quadratic_model`` -- the second-order model's gap is one order higher in the training time
-  τ = ηt, so its ratio to the linear model's gap vanishes like τ;
+  τ = ηt, so its ratio to the linear model's gap vanishes like τ (τ varied through η at a fixed step count, the
+  order measured per network);
 * ``dynamics.mean_field`` -- with a 1/n readout (and lr ∝ n) the NTK moves by Θ(1) at every width.
 """
 
