@@ -298,3 +298,12 @@ def test_derive_topic_prints_the_map_and_the_phases(capsys):
     assert r"\lambda_{t+1}" in out and r"\frac{4}{\lambda_{0}}" in out
     assert main(["derive", "catapult", "--rescaled"]) == 0
     assert "g_{t+1}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_catapult_kernel_change_rejects_a_ten_percent_error():
+    """At the default size the catapult runs' width exponent (runs whose catapult is over, ηλ back below 2) rejects
+    0 ± 0.1 as well as the lazy rival -1/2."""
+    result, _ = base.run(base.registry()["catapult.relu_kernel_change.catapult"], 0, "default")
+    assert result.passed, result.criterion
+    assert all(row.rejected for row in result.perturb(0.1))

@@ -178,6 +178,9 @@ def _restore(value, shift1, shift2, power):
 
 def _largest_variance(X, sw, sb, name, act, why, largest=LARGEST_VARIANCE):
     """Raise a ValueError naming the input scale when σ_w²|x|²/d + σ_b² exceeds ``largest``."""
+    with np.errstate(over="ignore"):  # the common case in one pass: |x|² overflows only where the bound fails
+        if sb + sw * np.max(np.einsum("ij,ij->i", X, X), initial=0.0) / X.shape[1] <= largest:
+            return
     e = _exponents(X)
     top = np.max(np.abs(X), axis=1)
     with np.errstate(over="ignore"):
@@ -208,32 +211,44 @@ def checked_depth(depth):
     return depth
 
 
+@functools.lru_cache(maxsize=256)
+def _prepared(act, with_ntk, parameterization, bias):
+    """Per activation and mode, once: (the activation to compute with, its degree of homogeneity or None, the
+    largest layer-0 variance it is computed at); a ValueError for activations the recursion cannot take."""
+    if act.parameters:
+        raise ValueError(f"activation {act.name}: give numbers for its parameters to evaluate kernels")
+    if with_ntk and act.derivative.has(sp.DiracDelta):
+        raise ValueError(f"activation {act.name}: its derivative is a Dirac delta, so the NTK is infinite for "
+                         "colinear inputs; use theory.nngp for the NNGP alone")
+    reason = _divergent_moment(act.expr, with_ntk)
+    if reason:
+        raise ValueError(f"activation {act.name}: {reason}; the NNGP/NTK recursion needs finite Gaussian moments")
+    if parameterization in ("ntk", "standard"):
+        act = _derivable(act, parameterization if with_ntk else None, bias)
+    k = degree(act.expr.args[0] if type(act.expr).__name__ == "Numeric" else act.expr)
+    return act, k, QUADRATURE_VARIANCE if _quadrature(act) else LARGEST_VARIANCE
+
+
 def guarded(recursion):
-    """``recursion`` with the guards of this module's docstring."""
+    """``recursion`` with the guards of this module's docstring. Every argument is validated here, once:
+    ``recursion`` receives float64 inputs (X2 None when it equals X1), an int depth, float variances and the
+    activation to compute with."""
 
     @functools.wraps(recursion)
     def run(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
         from .kernels.engine import _resolve, _variance
 
-        act = _resolve(activation)
-        if act.parameters or with_ntk and act.derivative.has(sp.DiracDelta):  # the recursion says why not
-            return recursion(X1, X2, act, depth, sigma_w2, sigma_b2, with_ntk, parameterization, widths)
+        with_ntk = bool(with_ntk)
         depth = checked_depth(depth)
         X1 = _validate.inputs(X1, "X1")
         X2 = None if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
+        if X2 is not None and np.array_equal(X1, X2):
+            X2 = None
         sw, sb = _variance(sigma_w2, "sigma_w2"), _variance(sigma_b2, "sigma_b2")
-        reason = _divergent_moment(act.expr, bool(with_ntk))
-        if reason:
-            raise ValueError(f"activation {act.name}: {reason}; the NNGP/NTK recursion needs finite Gaussian moments")
-        mode = parameterization if with_ntk else None
-        if parameterization in ("ntk", "standard"):
-            act = _derivable(act, mode, sb != 0)
-        k = degree(act.expr.args[0] if type(act.expr).__name__ == "Numeric" else act.expr)
-        exact = k is not None and sb == 0 and parameterization == "ntk"
-        if not exact:
+        act, k, largest = _prepared(_resolve(activation), with_ntk, parameterization, sb != 0)
+        if k is None or sb != 0 or parameterization != "ntk":
             why = ("(not positively homogeneous)" if k is None else
                    "with a bias" if sb != 0 else "in the standard parameterization")
-            largest = QUADRATURE_VARIANCE if _quadrature(act) else LARGEST_VARIANCE
             for X, name in ((X1, "X1"), (X2, "X2")):
                 if X is not None:
                     _largest_variance(X, sw, sb, name, act, why, largest)

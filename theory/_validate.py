@@ -41,7 +41,7 @@ def inputs(x, name, d=None, d_name="the first input's dimension"):
 
 def count(value, name, minimum=0):
     """An integer >= minimum (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
@@ -50,7 +50,7 @@ def count(value, name, minimum=0):
 
 def variance(value, name, positive=False):
     """A finite real number, >= 0 (or > 0 with positive=True)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name}: expected a real number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value < 0 or (positive and value == 0):

@@ -35,14 +35,16 @@ import scipy.optimize
 import sympy as sp
 
 from . import _validate
+from . import double_descent as dd
 from .derive import Option, topic
 from .kernels import kernels, nngp_ntk
 from .numeric import lambdify, lambdify_mpmath
 from .stats import PowerLawFit, fit_power_law
 from .symbols import g11, g12, g22
 
-__all__ = ["alpha", "beta", "D", "P", "S", "kappa", "k", "d", "i",
+__all__ = ["alpha", "beta", "D", "P", "S", "kappa", "k", "d", "i", "L_inf",
            "power_law_spectrum", "tail_sum", "deterministic_equivalent", "power_law_limit", "spectral_loss", "student_teacher_loss",
+           "variance_limited_excess",
            "fit_power_law", "PowerLawFit",
            "multiplicity", "legendre", "legendre_recurrence", "zonal_harmonic", "funk_hecke", "kernel_spectrum",
            "KernelSpectrum", "implied_exponent",
@@ -56,6 +58,8 @@ kappa = sp.Symbol("kappa", positive=True)
 k = sp.Symbol("k", integer=True, nonnegative=True)
 d = sp.Symbol("d", integer=True, positive=True)
 i = sp.Symbol("i", integer=True, positive=True)
+#: The loss's limit L_∞ at the fixed side (P features for L(D), D samples for L(P)) of the variance-limited regime.
+L_inf = sp.Symbol("L_infinity", positive=True)
 _t, _theta, _lam = sp.Symbol("t", real=True), sp.Symbol("theta", nonnegative=True), sp.Symbol("lambda", positive=True)
 
 
@@ -162,6 +166,26 @@ def student_teacher_loss(spectrum, projection, data):
         cross = np.sum(lam_[:, None] * q * data.T)
         quad = np.sum((q.T * lam_) @ q * (data @ data.T))
     return float((lam_.sum() - 2 * cross + quad) / size)
+
+
+@lru_cache(maxsize=1)
+def variance_limited_excess():
+    r"""[E L(D) - L_∞ at P fixed student features, E L(P) - L_∞ on D fixed samples]: L_∞ P/(D - P - 1) and
+    L_∞ D/(P - D - 1), exact for D > P + 1 (resp. P > D + 1); both ∝ 1/x with coefficient P L_∞ (resp. D L_∞).
+
+    Fixed 𝒫, D samples: the teacher's output is f(x)·θ* + ε(x), where θ* is the population fit and ε(x) is Gaussian,
+    uncorrelated with the Gaussian student features f(x) and hence independent of them, with E_ω Var ε = L_∞ (the
+    D = ∞ loss). Least squares on D Gaussian samples with P features and noise variance σ² = L_∞ then has the exact
+    excess risk σ²P/(D - P - 1) (the mean of an inverse Wishart matrix; the p < n - 1 branch of
+    :func:`theory.double_descent.ridgeless_formula` with ``finite=True``; Breiman & Freedman 1983; Hastie,
+    Montanari, Rosset & Tibshirani 2022). Fixed data, P features: the loss
+    (1/S)‖C^{1/2} - C^{1/2} Z_pᵀ(Z_d C^{1/2} Z_pᵀ)⁺ Z_d C^{1/2}‖²_F (Z_d the whitened data, Z_p the projection) is
+    unchanged when Z_d and Z_p are swapped (transpose it), so L(P) on D samples is L(D) at P features: D <-> P.
+    """
+    finite = dd.ridgeless_formula(finite=True)
+    below = next(expr for expr, cond in finite.args if cond == (dd.p < dd.n - 1))  # the branch P < D - 1
+    by_data = below.xreplace({dd.sigma2: L_inf, dd.p: P, dd.n: D})
+    return [by_data, by_data.xreplace({D: P, P: D})]
 
 
 # --------------------------------------------------------------------------------------------------------------

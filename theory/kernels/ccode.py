@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..numeric import c_statements, compile_c, lambdify
+from ..numeric import c_statements, compile_c
 from .. import symbols as sym
 from ..symbols import g12, q11, q12, q22
 from .maps import (_COS, _ENDS, _FAN_IN, _GAP_MINUS, _GAP_PLUS, _INPUT_NTK, _NEAR, _NTK_IN, _SIN, Layer,
@@ -19,6 +19,7 @@ _C_NAMES = {q11: "q11", q12: "q12", q22: "q22", sym.theta: "th", _SIN: "s", _COS
 _POINTER, _LONG, _DOUBLE = ctypes.c_void_p, ctypes.c_long, ctypes.c_double
 _C_ARGS = (_LONG,) * 4 + (_POINTER,) * 5 + (_POINTER, _LONG) * 2 + (_POINTER, _DOUBLE, _DOUBLE, ctypes.c_int) \
     + (_POINTER,) * 4 + (_LONG,)
+_DIAG_ARGS = (_LONG, _LONG, _POINTER, _DOUBLE, _DOUBLE, _POINTER, _LONG)
 
 
 def _costly(e):
@@ -60,14 +61,17 @@ def _c_layers(act, mode, bias, cc):
     :func:`_step`: per pair, the input angle (Kahan's formula near ρ = ±1), then per layer the fused step, the
     angle map (branches to the series instead of masked patches) and the diagonal reset, in registers; the parts
     that depend on one input only come precomputed per row and column (:func:`_diagonal_parts`). Returns
-    ``(function, rows)``, ``rows(q, σ_w², σ_b²)`` a layer's parts and the next layer's diagonal K(x, x) in one
-    call (small problems pay per call), or None when an expression has no C form or no compiler works.
+    ``(layers, diagonals, w)``, two C functions and the rows per layer in D1, or None when an expression has no C form or no compiler works.
 
     ``layers(n, m, depth, d, x1, x2, g11, g22, G12, D1, ld1, D2, ld2, fan, sw, sb, diagonal, K, KM, T, TM, ldo)``:
     x1, x2 the tile's inputs (n×d, m×d), g11, g22 their squared norms over d, G12 the tile's Gram matrix over d;
     D1[(l*w + k)*ld1 + i] the diagonal K^l(x_i, x_i) (k = 0) and its parts (k = 1..w-1), D2 the same for the
     columns; fan the fan-ins; K, T the tile's place in the outputs (row stride ldo) and KM, TM, when not NULL, its
     mirror image's (the transposed tile, for symmetric kernels). A diagonal tile computes j >= i only.
+
+    ``diagonals(n, depth, g, sw, sb, D, ld)`` fills D (as D1 above, row stride ld) for inputs of squared norms over d
+    ``g``: per input, K⁰(x, x) = σ_b² + σ_w² g, its parts, and the diagonal map K^{l+1}(x, x) of each layer, all in
+    registers (small problems pay per call, not per entry).
     """
     step = _step(act, mode, bias)
     outputs = {"k_out": step.outputs[0]}
@@ -174,8 +178,26 @@ void layers(long n, long m, long depth, long d, const double *x1, const double *
     free(a_k);
 }}
 """
+    lay = layer(act) if bias else Layer(*(e.xreplace({sym.sigma_b2: 0}) for e in layer(act)))
+    rows = c_statements(_C_NAMES, {**{f"p_{k}": e for k, e in enumerate(parts)}, "next": lay.nngp_diag})
+    if rows is None:
+        return None
+    stores = "".join(f"D[(l * {width} + {k + 1}) * ld + i] = p_{k};" for k in range(len(parts)))
+    source += f"""
+void diagonals(long n, long depth, const double *g, double sw, double sb, double *D, long ld)
+{{
+    for (long i = 0; i < n; i++) {{
+        double q11 = sb + sw * g[i];
+        for (long l = 0; l <= depth; l++) {{
+            {rows}
+            D[l * {width} * ld + i] = q11;
+            {stores}
+            q11 = next;
+        }}
+    }}
+}}
+"""
     function = compile_c(source, "layers", _C_ARGS)
     if function is None:
         return None
-    lay = layer(act) if bias else Layer(*(e.xreplace({sym.sigma_b2: 0}) for e in layer(act)))
-    return function, lambdify((q11, sym.sigma_w2, sym.sigma_b2), (*parts, lay.nngp_diag))
+    return function, compile_c(source, "diagonals", _DIAG_ARGS), width

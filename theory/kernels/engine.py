@@ -78,12 +78,14 @@ def _tiles(n, m, rows, cols, symmetric):
 
 
 class _Problem(NamedTuple):
-    """Everything a tile needs: inputs, their squared norms over d, the per-layer diagonals, parameters."""
+    """Everything a tile needs: inputs, their squared norms over d, the depth, the per-layer diagonals (lists for
+    NumPy, None when ``compiled`` holds them), parameters."""
 
     X1: np.ndarray
     X2: np.ndarray
     g11: np.ndarray
     g22: np.ndarray
+    depth: int
     diag1: list
     diag2: list
     step: _Step
@@ -91,7 +93,7 @@ class _Problem(NamedTuple):
     fan_in: tuple
     sw: float
     sb: float
-    compiled: object  # the C loop over layers (see _c_layers), or None
+    compiled: tuple  # the C loop over layers (see _c_layers), leading dimensions and addresses; or None
 
 
 def _gram(p, rows, cols, symmetric):
@@ -118,7 +120,7 @@ def _tile(p, rows, cols, symmetric):
             g12, p.sw, p.sb, p.fan_in[0] if p.fan_in else 0.0)
     if p.step.angle is not None and p.sb:
         polar = _input_angle_map()(g11[:, None], g22[None, :], polar, p.sw, p.sb)
-    for l in range(len(p.diag1) - 1):
+    for l in range(p.depth):
         a, b = p.diag1[l][rows, None], p.diag2[l][None, cols]
         fan = p.fan_in[l + 1] if p.fan_in else 0.0
         out = p.step.fused(a, k12, b, *polar, ntk, p.sw, p.sb, fan)
@@ -133,23 +135,18 @@ def _tile(p, rows, cols, symmetric):
     return k12, (None if p.mode is None else np.broadcast_to(ntk, k12.shape))
 
 
-def _compiled_tile(p, rows, cols, symmetric, K, T):
+def _compiled_tile(p, rows, cols, symmetric):
     """A tile of K^L and Θ^L (and its mirror image for a symmetric kernel) by the C loop of :func:`_c_layers`,
-    written into the outputs K, T."""
-    function, D1, D2, fan = p.compiled
-    x1, x2, g12, diagonal = _gram(p, rows, cols, symmetric)
+    written into the outputs whose addresses ``p.compiled`` holds (computed once per call, not per tile)."""
+    function, ld, ldo, x1, x2, g11, g22, D1, D2, fan, K, T = p.compiled
+    _, _, g12, diagonal = _gram(p, rows, cols, symmetric)
     n, m = g12.shape
-
-    def at(a, r, c):
-        return None if a is None else a[r:, c:].ctypes.data
-
+    r, c, d = rows.start, cols.start, p.X1.shape[1]
     mirror = symmetric  # a diagonal tile computes its upper triangle and mirrors it into place
-    function(n, m, len(p.diag1) - 1, x1.shape[1], x1.ctypes.data, x2.ctypes.data, p.g11[rows].ctypes.data,
-             p.g22[cols].ctypes.data, g12.ctypes.data, D1[:, rows].ctypes.data, D1.shape[1],
-             D2[:, cols].ctypes.data, D2.shape[1], fan.ctypes.data, p.sw, p.sb, int(diagonal),
-             at(K, rows.start, cols.start), at(K, cols.start, rows.start) if mirror else None,
-             at(T, rows.start, cols.start), at(T, cols.start, rows.start) if mirror and T is not None else None,
-             K.shape[1])
+    function(n, m, p.depth, d, x1 + 8 * r * d, x2 + 8 * c * d, g11 + 8 * r, g22 + 8 * c, g12.ctypes.data,
+             D1 + 8 * r, ld[0], D2 + 8 * c, ld[1], fan, p.sw, p.sb, int(diagonal), K + 8 * (r * ldo + c),
+             K + 8 * (c * ldo + r) if mirror else None, T and T + 8 * (r * ldo + c),
+             T + 8 * (c * ldo + r) if mirror and T else None, ldo)
 
 
 def _write(out, value, rows, cols, symmetric):
@@ -185,60 +182,51 @@ def _resolve(activation):
     return _named(activation) if isinstance(activation, str) else _activation(activation)
 
 
+@lru_cache(maxsize=256)
+def _plan(act, depth, mode, bias, fan_in, cc):
+    """Per network and machine, once: the layer step, the C functions (or None) and the fan-ins as an array."""
+    fan = np.asarray(fan_in if fan_in else (0.0,) * (depth + 1), dtype=np.float64)
+    return _step(act, mode, bias), None if cc is None else _c_layers(act, mode, bias, cc), fan
+
+
 @_guard.guarded
-def _recursion(X1, X2, activation, depth, sigma_w2, sigma_b2, with_ntk, parameterization="ntk", widths=None):
-    act = _resolve(activation)
-    X1 = _validate.inputs(X1, "X1")
-    X2 = X1 if X2 is None else _validate.inputs(X2, "X2", d=X1.shape[1])
-    if X2 is not X1 and np.array_equal(X1, X2):
-        X2 = X1
-    depth = _validate.count(depth, "depth")
+def _recursion(X1, X2, act, depth, sw, sb, with_ntk, parameterization="ntk", widths=None):
+    """The kernels of validated arguments (see :func:`theory._guard.guarded`, which checks them)."""
+    symmetric = X2 is None
     fan_in = _fan_ins(parameterization, widths, depth, X1.shape[1])
-    sw, sb = (_variance(v, name) for v, name in ((sigma_w2, "sigma_w2"), (sigma_b2, "sigma_b2")))
-    if with_ntk and act.derivative.has(sp.DiracDelta):
-        raise ValueError(f"activation {act.name}: its derivative is a Dirac delta, so the NTK is infinite for "
-                         "colinear inputs; use theory.nngp for the NNGP alone")
-    if act.parameters:
-        raise ValueError(f"activation {act.name}: give numbers for its parameters to evaluate kernels")
     mode = None if not with_ntk else parameterization
-    step = _step(act, mode, sb != 0)
-    symmetric = X2 is X1
+    step, compiled, fan = _plan(act, depth, mode, sb != 0, fan_in, c_compiler())
     d = X1.shape[1]
+    X1 = np.ascontiguousarray(X1)
+    X2 = X1 if symmetric else np.ascontiguousarray(X2)
     g11 = np.einsum("ij,ij->i", X1, X1) / d
     g22 = g11 if symmetric else np.einsum("ij,ij->i", X2, X2) / d
-    cc = c_compiler()
-    compiled = None if cc is None else _c_layers(act, mode, sb != 0, cc)
+    K = np.empty((X1.shape[0], X2.shape[0]))
+    ntk = np.empty_like(K) if with_ntk else None
+    diag1 = diag2 = None
     if compiled is not None:  # each layer's diagonal and its parts, stacked: row l*w + k
-        function, rows = compiled
+        function, diagonals, width = compiled
 
         def stacked(g):
-            q, diag, out = sb + sw * g, [], []
-            for _ in range(depth + 1):
-                *parts, following = rows(q, sw, sb)
-                diag.append(q)
-                out += [q, *parts]
-                q = np.array(following)
-            return diag, np.ascontiguousarray(out)
+            D = np.empty(((depth + 1) * width, g.size))
+            diagonals(g.size, depth, g.ctypes.data, sw, sb, D.ctypes.data, g.size)
+            return D
 
-        diag1, D1 = stacked(g11)
-        diag2, D2 = (diag1, D1) if symmetric else stacked(g22)
-        fan = np.asarray(fan_in if fan_in else (0.0,) * (depth + 1), dtype=np.float64)
-        compiled = function, D1, D2, fan
-        X1 = np.ascontiguousarray(X1)
-        X2 = X1 if symmetric else np.ascontiguousarray(X2)
+        D1 = stacked(g11)
+        D2 = D1 if symmetric else stacked(g22)
+        compiled = (function, (D1.shape[1], D2.shape[1]), K.shape[1],
+                    *(a.ctypes.data for a in (X1, X2, g11, g22, D1, D2, fan, K)), None if ntk is None else ntk.ctypes.data)
     else:
         diag1, diag2 = [sb + sw * g11], [sb + sw * g22]
         for _ in range(depth):
             diag1.append(np.array(step.diag(diag1[-1], sw, sb)))
             diag2.append(diag1[-1] if symmetric else np.array(step.diag(diag2[-1], sw, sb)))
-    problem = _Problem(X1, X2, g11, g22, diag1, diag2, step, mode, fan_in, sw, sb, compiled)
-    K = np.empty((X1.shape[0], X2.shape[0]))
-    ntk = np.empty_like(K) if with_ntk else None
+    problem = _Problem(X1, X2, g11, g22, depth, diag1, diag2, step, mode, fan_in, sw, sb, compiled)
 
     def work(tile):
         rows, cols = tile
         if compiled is not None:
-            return _compiled_tile(problem, rows, cols, symmetric, K, ntk)
+            return _compiled_tile(problem, rows, cols, symmetric)
         with np.errstate(divide="ignore", invalid="ignore"):  # per thread: NumPy's error state is thread-local
             k, t = _tile(problem, rows, cols, symmetric)
         _write(K, k, rows, cols, symmetric)

@@ -162,22 +162,25 @@ def _spatial_check(layer, shape, window, padding, what):
 def _shift_sum(a, lead, r, kernel, pads):
     """(1/|k|) Σ_o a[..., p + o, ..., p' + o] on a zero-padded tensor of shape (*lead, *s) or (*lead, *s, *s):
     both position sets shift by the same offset (the diagonal-direction sum of a convolution), dimension by
-    dimension (separable: Σ k_i passes, not Π k_i)."""
+    dimension (separable: Σ k_i passes, not Π k_i). The padding is not materialised: each offset adds the
+    in-range part of its slice."""
     n_sets = (a.ndim - lead) // r
     for i in range(r):
         axes = [lead + j * r + i for j in range(n_sets)]
-        width = [(0, 0)] * a.ndim
+        n_in, (low, high) = a.shape[axes[0]], pads[i]
+        size = n_in + low + high - kernel[i] + 1
+        shape = list(a.shape)
         for axis in axes:
-            width[axis] = pads[i]
-        padded = np.pad(a, width) if any(pads[i]) else a
-        size = a.shape[axes[0]] + sum(pads[i]) - kernel[i] + 1
-        out = None
-        for o in range(kernel[i]):
-            index = [slice(None)] * a.ndim
+            shape[axis] = size
+        out = np.zeros(shape)
+        for shift in range(-low, kernel[i] - low):  # output p reads input p + shift where it is in range
+            start, stop = max(0, -shift), min(size, n_in - shift)
+            if start >= stop:
+                continue
+            into, source = [slice(None)] * a.ndim, [slice(None)] * a.ndim
             for axis in axes:
-                index[axis] = slice(o, o + size)
-            piece = padded[tuple(index)]
-            out = piece.copy() if out is None else np.add(out, piece, out=out)
+                into[axis], source[axis] = slice(start, stop), slice(start + shift, stop + shift)
+            out[tuple(into)] += a[tuple(source)]
         out /= kernel[i]
         a = out
     return a

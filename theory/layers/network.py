@@ -6,6 +6,8 @@ computed by :mod:`theory.kernels.engine` -- the compiled, angle-carrying engine 
 numbers; every other network by the generic engine below (:func:`_kernel`), the layers' maps on blocks of rows.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -13,7 +15,7 @@ import sympy as sp
 
 from .. import _validate, latex
 from .._progress import Progress
-from ..kernels.engine import Kernel, _recursion
+from ..kernels.engine import _BLAS, Kernel, _recursion
 from ..montecarlo.mlp import EnsembleKernels, _network_seed, _seed_sequence
 from .combinators import Residual, modes, run_kernel, walk_shapes
 from .core import DIAG, THETA, Layer, Shape, State, sigma
@@ -118,6 +120,8 @@ class Network:
         pair of inputs, a few passes over S² numbers (S positions) per layer below a pooling layer and S per layer
         below a Flatten, times |k| for a Conv. X2 = None gives a symmetric kernel whose diagonal is the self kernel.
         """
+        if self._mlp is not None and np.ndim(X1) == 2:  # the engine's guard validates X1 and X2 (once)
+            return _recursion(X1, X2, *self._mlp, True)
         X1 = _inputs(X1, "X1")
         X2 = None if X2 is None else _inputs(X2, "X2", X1.shape[1:])
         if X2 is not None and np.array_equal(X1, X2):
@@ -126,9 +130,6 @@ class Network:
         if out.spatial:
             raise ValueError(f"the network ends with positions {out.spatial}: end it with Flatten() or "
                              "GlobalAvgPool() and a Dense readout for a kernel of shape (N1, N2)")
-        if self._mlp is not None and X1.ndim == 2:
-            act, depth, sw, sb = self._mlp
-            return _recursion(X1, X2, act, depth, sw, sb, True)
         return _kernel(self.layers, X1, X2)
 
     @cached_property
@@ -170,24 +171,37 @@ def _pair_kernel(X1, X2, mode):
 
 
 def _kernel(layers, X1, X2):
+    """The generic engine: blocks of rows of X1 (against the columns of X2, or for a symmetric kernel those on and
+    above the diagonal) through the layers' maps, a block per core at a time (NumPy releases the GIL in its loops);
+    ~64 MB of state in flight over all cores."""
     symmetric = X2 is None
     X2_ = X1 if symmetric else X2
     mode = modes(layers, DIAG)[0]
     spatial = X1.shape[1:-1]
     pairs = int(np.prod(spatial)) ** (2 if mode != DIAG else 1) if spatial else 1
-    rows = max(1, _BLOCK_BYTES // (8 * 8 * pairs * X2_.shape[0]))
+    n, workers = X1.shape[0], os.cpu_count() or 1
+    rows = max(1, min(_BLOCK_BYTES // (8 * 8 * pairs * X2_.shape[0] * workers), -(-n // (4 * workers))))
     c1_all, c2 = _self_kernel(X1, mode), _self_kernel(X2_, mode)
-    K = np.empty((X1.shape[0], X2_.shape[0]))
+    K = np.empty((n, X2_.shape[0]))
     T = np.empty_like(K)
-    for r in range(0, X1.shape[0], rows):
-        block = slice(r, min(r + rows, X1.shape[0]))
-        cols = slice(r if symmetric else 0, X2_.shape[0])  # a symmetric kernel: the blocks on and above the diagonal
+
+    def work(r):
+        block = slice(r, min(r + rows, n))
+        cols = slice(r if symmetric else 0, X2_.shape[0])
         k = _pair_kernel(X1[block], X2_[cols], mode)
         state = State(k, np.zeros_like(k), c1_all[block].copy(), c2[cols].copy(), spatial, mode,
                       np.arange(block.stop - block.start) if symmetric else None).fix_diagonal()
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # per thread: NumPy's error state is thread-local
             state = run_kernel(layers, state)
         K[block, cols], T[block, cols] = state.k, state.t
+
+    starts = range(0, n, rows)
+    if len(starts) == 1 or workers == 1:
+        for r in starts:
+            work(r)
+    else:  # BLAS threads (the Gram matrices) would only compete with the blocks'
+        with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(work, starts))
     if symmetric:  # exactly symmetric: the upper triangle, mirrored
         K, T = (np.triu(a) + np.triu(a, 1).T for a in (K, T))
     return Kernel(K, T)
