@@ -438,6 +438,50 @@ def test_the_second_order_taylor_oracle_is_exact_to_second_order():
     assert 80 < lin1 / lin2 < 120 and 700 < quad1 / quad2 < 1300
 
 
+def test_order_slopes_recover_the_order_of_a_ratio_through_its_corrections():
+    """log r = log c + s log η + b η + d η²: the per-network slope is s up to the truncation of the series, which the
+    next fitted term removes (so their difference bounds it)."""
+    eta = np.array(claims_dynamics.QUADRATIC_RATES)
+    c, b, d = np.array([0.5, 2.0]), np.array([-3.0, 1.5]), np.array([4.0, -2.0])
+    ratio = c * eta[:, None] * np.exp(b * eta[:, None] + d * eta[:, None] ** 2)
+    one, two = claims_dynamics._order_slopes(eta, ratio, 1), claims_dynamics._order_slopes(eta, ratio, 2)
+    np.testing.assert_allclose(two, 1.0, atol=1e-10)
+    assert np.all(np.abs(one - 1) < 0.05) and np.all(np.abs(one - 1) > 1e-4)
+    half = claims_dynamics._order_slopes(eta, np.sqrt(eta)[:, None] * np.ones(2), 1)
+    np.testing.assert_allclose(half, 0.5, atol=1e-10)
+
+
+def test_the_quadratic_model_claim_rejects_an_order_off_by_ten_percent():
+    """At the quick size (4 networks) the ratio of the gaps grows like τ^1.00 and the same measurements reject
+    τ^0.9, τ^1.1 and the rival τ^{1/2}."""
+    result = claims_dynamics._quadratic(0, "quick")
+    assert result.passed and all(row.rejected for row in result.perturb(0.1))
+
+
+def test_a_control_variate_of_known_mean_keeps_the_mean_and_shrinks_its_error():
+    """y = 2 + c + noise with E c = 0 known: the controlled mean is unbiased (z-score over 400 repetitions) and its
+    standard error is the noise's, not that of y; y = 2 + c exactly gives 2 + E c, whatever the sample of c."""
+    rng = np.random.default_rng(3)
+    estimates, errors = [], []
+    for _ in range(400):
+        c = rng.standard_normal(50)
+        y = 2 + c + 0.3 * rng.standard_normal(50)
+        m, se = claims_dynamics.controlled_mean(y, c, 0.0)
+        estimates.append(m)
+        errors.append(se)
+    estimates, errors = np.array(estimates), np.array(errors)
+    assert abs(estimates.mean() - 2) < 5 * estimates.std() / np.sqrt(len(estimates))
+    assert 0.8 < estimates.std() / errors.mean() < 1.2 and errors.mean() < 0.06
+    c = rng.standard_normal(50)
+    y = 2 + c
+    assert abs(claims_dynamics.controlled_mean(y, c, 1.0)[0] - 3.0) < 1e-9
+
+
+def test_the_hierarchy_claim_excludes_the_inverse_square_root_law_at_the_quick_size():
+    result = claims_dynamics._hierarchy(0, "quick")
+    assert result.passed
+
+
 def test_the_claims_are_registered_with_statements_and_predictions():
     ids = {i for i in registry() if i.startswith("dynamics.")}
     assert ids == {"dynamics.trajectory_mean", "dynamics.trajectory_variance", "dynamics.lazy.parameters",

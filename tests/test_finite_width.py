@@ -438,7 +438,42 @@ def test_a_wrong_first_order_coefficient_fails_the_kurtosis_claim(monkeypatch):
     assert not fwc._kurtosis_first_order("relu", 0, "quick").passed
 
 
-def test_the_deep_relu_ntk_claim_rejects_five_per_layer():
-    """The measured first-order coefficient is c_3 = 10, several SE away from Hanin & Nica's 5L = 15."""
+def test_the_deep_relu_ntk_claim_rejects_five_per_layer_and_a_coefficient_off_by_ten_percent():
+    """The measured first-order coefficient is c_3 = 10, several SE away from Hanin & Nica's 5L = 15; already at the
+    quick size the same measurements reject 9 and 11."""
     result = fwc._ntk_deep_relu(0, "quick")
     assert result.passed and abs(result.estimate - 15) > 3 * result.stderr
+    assert all(row.rejected for row in result.perturb(0.1))
+
+
+@pytest.mark.parametrize("width", [3, 8])
+def test_the_exact_relu_ntk_sampler_has_the_law_of_real_networks(width):
+    """Θ̂(x, x) and K̂(x, x) of relu_ntk_samples against the package's MLP (depth 3, σ_w² = 2): equal means, second
+    moments and E[Θ̂K̂] (independent ensembles; z-scores), at widths where the finite-width effects are large."""
+    from theory.montecarlo import empirical_kernels
+
+    theta, k = fwc.relu_ntk_samples(3, width, 200_000, 1)
+    mc = empirical_kernels(np.ones((1, 4)), None, "relu", depth=3, width=width, networks=20_000, seed=2, sigma_w2=2.0)
+    real_theta, real_k = mc.ntk[:, 0, 0], mc.nngp[:, 0, 0]
+    for a, b in ((theta, real_theta), (k, real_k), (theta**2, real_theta**2), (theta * k, real_theta * real_k)):
+        se = np.hypot(a.std() / np.sqrt(a.size), b.std() / np.sqrt(b.size))
+        assert _z_score(a.mean(), se, b.mean()) < 5
+    # and the sampler is not trivially right: at width 3 the relative variance is far from its first order c_3/n
+    if width == 3:
+        assert fwc.relative_variance(theta)[0] > 1.5 * 10 / 3
+
+
+def test_the_typical_ntk_step_of_one_hidden_layer_falls_like_one_over_the_width():
+    """The dNTK claim's one-hidden-layer statistic, E[½ log ΔΘ²] at n = 128 and 8192 (400 and 60 networks, SD ~0.9
+    each): its slope between them is -1 within 5 SE plus the 1/n correction's share (b ≈ -9: 0.07/ln 64), and n^{-1/2}
+    is excluded."""
+    x, y = fwc._dntk_setup()
+    means, ses = [], []
+    for width, networks in ((128, 400), (8192, 60)):
+        mlp = MLP(4, (width,), "tanh", sigma_w2=1.5, sigma_b2=0.1)
+        logs = 0.5 * np.log(fwc._ntk_step(mlp, mlp.init(width, networks), x, y))
+        means.append(logs.mean())
+        ses.append(logs.std(ddof=1) / np.sqrt(networks))
+    slope, se = (means[1] - means[0]) / np.log(64), np.hypot(*ses) / np.log(64)
+    tolerance = 5 * se + 0.07 / np.log(64)
+    assert abs(slope + 1) < tolerance < abs(slope + 0.5)

@@ -322,3 +322,12 @@ def test_ntk_relative_fluctuations_fall_like_inverse_square_root_width():
         rel.append(np.mean(mc.ntk.std(axis=0, ddof=1) / np.abs(mc.ntk_mean)))
     slope = np.polyfit(np.log(widths), np.log(rel), 1)[0]
     assert -0.6 <= slope <= -0.4, slope
+
+
+def test_the_concentration_claim_rejects_exponents_off_by_ten_percent():
+    """ntk.kernel_concentrates at the quick size: both exponents cover -1/2, exclude the rival 1/n, and the same
+    measurements reject -0.45 and -0.55 (the diagonal's three decades of exactly sampled widths)."""
+    from theory.claims import kernels as claims_kernels
+
+    result = claims_kernels._concentrates(0, "quick")
+    assert result.passed and all(row.rejected for row in result.perturb(0.1))

@@ -12,10 +12,11 @@ What the claims measure, and the exponents they predict:
 * ``dynamics.lazy.ntk``, ``dynamics.lazy.nngp`` -- the empirical kernels move by O(1/n): every term of dΘ/dt is
   odd in the readout weights, so the n^{-1/2} of Lee et al.'s bound cancels (Dyer & Gur-Ari 2020, Huang & Yau
   2020); measured here, the NTK and NNGP changes fall like 1/n, not n^{-1/2};
-* ``dynamics.hierarchy`` -- dΘ/dt at initialization ∝ 1/n for the same reason;
+* ``dynamics.hierarchy`` -- dΘ/dt at initialization ∝ 1/n for the same reason (untrained networks, n = 16 .. 8192);
 * ``dynamics.linearization`` -- the network departs from its first-order Taylor model by O(1/n);
 * ``dynamics.quadratic_model`` -- the second-order model's gap is one order higher in the training time
-  τ = ηt, so its ratio to the linear model's gap vanishes like τ;
+  τ = ηt, so its ratio to the linear model's gap vanishes like τ (τ varied through η at a fixed step count, the
+  order measured per network);
 * ``dynamics.mean_field`` -- with a 1/n readout (and lr ∝ n) the NTK moves by Θ(1) at every width.
 """
 
@@ -32,7 +33,7 @@ from ..kernels import nngp_ntk
 from ..montecarlo import MLP, train
 from ..numeric import lambdify
 from ..symbols import eta, n, t, z
-from .base import claim, combine, compare_all, condition, power_law, seed_for, sized
+from .base import claim, combine, compare, compare_all, condition, power_law, seed_for, sized
 
 ACTIVATION, SIGMA_W2, SIGMA_B2 = "erf", 2.0, 0.1
 DIM, TRAIN, TEST, STEPS = 4, 8, 4, 40
@@ -184,6 +185,7 @@ def _trajectory_variance(seed, size):
 
 
 def _widths(size):
+    """The widths of the mean-field and cross-entropy sweeps."""
     return sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048, 4096],
                  [64, 128, 256, 512, 1024, 2048, 4096, 8192])
 
@@ -213,19 +215,29 @@ def _kernel_velocity(mlp, params, X, Y, inputs, eps=1e-3):
     return (mlp.ntk(moved(1), inputs) - mlp.ntk(moved(-1), inputs)) / (2 * eps)
 
 
+def _sweep_design(size):
+    """(width, networks) of the lazy-training sweep: widths 64 .. 8192 (2.1 decades; below 64 some networks start
+    with λ_max(Θ̂_0) beyond the stable 2D/lr and diverge, and at n = 32 the NTK already moves by ~12 %: the 1/n
+    series converges slowly), networks ∝ n^{-1/2}: the cost per network grows like n, and the narrow widths pin the
+    fits' 1/n corrections."""
+    widths = sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048, 4096, 8192],
+                   [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
+    base = sized(size, 24, 560, 1200)
+    return [(w, max(8, int(round(base * (64 / w) ** 0.5)))) for w in widths]
+
+
 @lru_cache(maxsize=4)
 def _sweep(seed, size):
-    """Per width: relative changes of θ, Θ̂, K̂ over training; |dΘ̂/dt| at init; the gap to the linearization."""
+    """Per width: relative changes of θ, Θ̂, K̂ over training; the gap to the linearization."""
     X, X_test, Y = _data()
     inputs = np.concatenate([X, X_test])
     _, _, lr, _ = _theory()
-    rows = {k: [] for k in ("parameters", "ntk", "nngp", "velocity", "linearization")}
-    for width in _widths(size):
+    rows = {k: [] for k in ("parameters", "ntk", "nngp", "linearization")}
+    for width, count in _sweep_design(size):
         mlp = _mlp(width)
-        params = mlp.init(seed_for(seed, "dynamics.sweep", width), _networks(sized(size, 16, 160, 320), width))
+        params = mlp.init(seed_for(seed, "dynamics.sweep", width), count)
         run = train(mlp, params, X, Y, lr, STEPS, X_test=X_test, record_every=5)
         ntk0, ntk1 = mlp.ntk(params, inputs), mlp.ntk(run.params, inputs)
-        velocity = _kernel_velocity(mlp, params, X, Y, inputs)
         f, f0 = _outputs(run), _outputs(run)[0]
         linear = np.stack([MSEDynamics(k[:TRAIN, :TRAIN], Y[:, 0], lr, discrete=True).predict(
             run.steps, f0[e, :TRAIN], k[:, :TRAIN], f0[e]) for e, k in enumerate(ntk0)], axis=1)  # (T, E, N)
@@ -234,12 +246,12 @@ def _sweep(seed, size):
                                                                                                     axis=1),
             "ntk": _relative(ntk1, ntk0),
             "nngp": _relative(mlp.nngp(run.params, inputs), mlp.nngp(params, inputs)),
-            "velocity": np.linalg.norm(velocity, axis=(1, 2)) / np.linalg.norm(ntk0, axis=(1, 2)),
             "linearization": np.sqrt(np.mean((f - linear) ** 2, axis=2)).max(axis=0),
         }
         for key, values in per_network.items():
             rows[key].append((values.mean(), values.std(ddof=1) / np.sqrt(len(values))))
-    return {key: np.array(v) for key, v in rows.items()} | {"widths": np.array(_widths(size), float)}
+    return {key: np.array(v) for key, v in rows.items()} | {"widths": np.array([w for w, _ in _sweep_design(size)],
+                                                                                 float)}
 
 
 def _loglog(result, ylabel, title, root=False):
@@ -301,12 +313,57 @@ def _lazy_nngp(seed, size):
                         {"the n^-1/2 bound": -0.5})
 
 
+#: ``dynamics.hierarchy``: widths 16 .. 8192 (nearly three decades; the velocity needs no training, so the range is
+#: cheap), networks ∝ n^{-0.6} (an equal share of the cost per decade would be n^{-1}; the narrow widths also pin the
+#: 1/n correction).
+HIERARCHY_WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+
+
+def controlled_mean(values, control, mean):
+    """The mean of ``values`` (E,) with the control variate ``control`` (E,), whose expectation ``mean`` is known
+    exactly: ȳ - β(c̄ - E c), β the least-squares coefficient of y on c, and its standard error from the residuals
+    (the estimator is unbiased up to O(1/E), from the fitted β)."""
+    c = control - control.mean()
+    beta = np.dot(c, values - values.mean()) / np.dot(c, c)
+    residual = values - beta * c
+    return values.mean() - beta * (control.mean() - mean), residual.std(ddof=2) / np.sqrt(len(values))
+
+
+@lru_cache(maxsize=4)
+def _velocity(seed, size):
+    """Per width, ‖dΘ̂/dt‖_F/‖Θ‖_F at initialization (Θ the infinite-width NTK on the train and test inputs) with its
+    standard error: the mean over networks with the initial loss as a control variate (‖f_0(X) - Y‖² has the exact
+    mean tr K(X, X) + ‖Y‖² at one hidden layer, and drives the velocity: it removes ~half its variance).
+
+    The velocity is odd in the readout weights (v, b) -> -(v, b), like f_0: the joint law of (n dΘ̂/dt, f_0), sums over
+    the units, has no odd cumulants, so the mean norm is c/n (1 + O(1/n)) -- the fit's 1/n correction. It is
+    normalized by the infinite-width Θ (a constant), so that only the velocity fluctuates."""
+    X, X_test, Y = _data()
+    inputs = np.concatenate([X, X_test])
+    K, theta, _, _ = _theory()
+    loss_mean = np.trace(K[:TRAIN, :TRAIN]) + np.sum(Y**2)
+    widths = sized(size, HIERARCHY_WIDTHS[1:-2], HIERARCHY_WIDTHS, HIERARCHY_WIDTHS + [16384])
+    base = sized(size, 60, 400, 1200)
+    rows = []
+    for width in widths:
+        mlp = _mlp(width)
+        count = max(12, int(round(base * (64 / width) ** 0.6)))
+        params = mlp.init(seed_for(seed, "dynamics.hierarchy", width), count)
+        velocity = np.linalg.norm(_kernel_velocity(mlp, params, X, Y, inputs), axis=(1, 2)) / np.linalg.norm(theta)
+        loss = np.sum((mlp.apply(params, X)[..., 0] - Y[:, 0]) ** 2, axis=1)
+        rows.append(controlled_mean(velocity, loss, loss_mean))
+    return np.array(widths, float), np.array(rows)
+
+
 @claim("dynamics.hierarchy",
        "At initialization the NTK's velocity $d\\Theta/dt$, the second equation of the hierarchy, is suppressed "
        "like $1/n$.", SOURCE_HIERARCHY, 1 / n)
 def _hierarchy(seed, size):
-    return _sweep_claim("velocity", -1.0, r"$\|d\hat\Theta/dt\| / \|\hat\Theta_0\|$ at $t = 0$", seed, size,
-                        {"n^-1/2": -0.5})
+    widths, rows = _velocity(seed, size)
+    result = power_law(widths, rows[:, 0], rows[:, 1], -1.0, correction=True, rivals={"n^-1/2": -0.5})
+    result.plot = _loglog(result, r"$\|d\hat\Theta/dt\|_F / \|\Theta\|_F$ at $t = 0$",
+                          "erf, one hidden layer, NTK parameterization")
+    return result
 
 
 @claim("dynamics.linearization",
@@ -367,37 +424,62 @@ def _taylor(mlp, params, X, Y, inputs, lr, steps, order):
     return np.array(out)
 
 
+#: ``dynamics.quadratic_model``: STEPS_QUADRATIC steps of gradient descent at rates η = f·D/λ_max(Θ), f over
+#: QUADRATIC_RATES (a factor 32): the training time τ = ηt is varied through η at a fixed number of steps, so the
+#: discrete-time terms (polynomials in 1/t) do not enter the τ-dependence.
+STEPS_QUADRATIC, QUADRATIC_RATES = 8, (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)
+
+
+def _order_slopes(eta, ratio, terms):
+    """Per network, the slope s of log ratio = a + s log η + b₁η + … + b_kη^k (k = ``terms``), fitted exactly
+    through the rates: ratio (len(eta), E) -> (E,)."""
+    design = np.stack([np.ones_like(eta), np.log(eta)] + [eta**k for k in range(1, terms + 1)], axis=1)
+    return np.linalg.lstsq(design, np.log(ratio), rcond=None)[0][1]
+
+
 @claim("dynamics.quadratic_model",
        "The second-order Taylor model tracks the network more closely than the first-order one at the same width: "
        "its gap is one order higher in the training time $\\tau = \\eta t$, so the ratio of the gaps grows like "
        "$\\tau$.", "Dyer & Gur-Ari 2020; Huang & Yau 2020; Bai & Lee 2020 (quadratic models); notes 001", t)
 def _quadratic(seed, size):
-    width, networks = sized(size, 512, 1024, 2048), sized(size, 6, 40, 96)
+    """Each network is trained, with its first- and second-order Taylor models around its initialization, for t =
+    STEPS_QUADRATIC steps at each rate η: the ratio of the gaps to the network is a smooth function of τ = ηt per
+    network, r(τ) = c τ (1 + b τ + O(τ²)) if the quadratic model's gap is one order higher. The exponent is measured
+    per network (paired over the rates: a network's c cancels from the slope) by fitting log r = a + s log η + bη;
+    the criterion is the mean slope ± its SE over networks, with the truncation of the series as the bias: the
+    change of the mean slope when the next term (η²) is fitted too."""
+    width, networks = sized(size, 1024, 1024, 1024), sized(size, 4, 12, 40)
     X, X_test, Y = _data()
     inputs = np.concatenate([X, X_test])
-    lr = 0.05 * _theory()[2]
-    steps = [1, 2, 4, 8, 16, 32]
+    eta = np.array(QUADRATIC_RATES) * _theory()[2]
     mlp = _mlp(width)
     params = mlp.init(seed_for(seed, "dynamics.quadratic_model"), networks)
-    net = _outputs(train(mlp, params, X, Y, lr, max(steps), X_test=X_test))[steps]
-    gaps = [np.sqrt(np.mean((net - _taylor(mlp, params, X, Y, inputs, lr, steps, k)) ** 2, axis=2))
-            for k in (1, 2)]
-    ratio = gaps[1] / gaps[0]  # (steps, E)
-    tau = lr * np.array(steps)
-    result = power_law(1 / tau, ratio.mean(1), ratio.std(1, ddof=1) / np.sqrt(networks), -1.0, correction=True,
-                       rivals={"half an order (tau^1/2)": -0.5},
-                       data={"tau": tau, "linear_gap": gaps[0].mean(1), "quadratic_gap": gaps[1].mean(1)})
+    gaps = []  # (rates, 2, E)
+    for lr in eta:
+        net = _outputs(train(mlp, params, X, Y, lr, STEPS_QUADRATIC, X_test=X_test))[-1]
+        gaps.append([np.sqrt(np.mean((net - _taylor(mlp, params, X, Y, inputs, lr, [STEPS_QUADRATIC], k)[0]) ** 2,
+                                     axis=1)) for k in (1, 2)])
+    gaps = np.array(gaps)
+    ratio = gaps[:, 1] / gaps[:, 0]
+    slopes, finer = _order_slopes(eta, ratio, 1), _order_slopes(eta, ratio, 2)
+    estimate, se = stats.mean_se(slopes)
+    truncation = abs(estimate - finer.mean())
+    tau = eta * STEPS_QUADRATIC
 
     def plot(fig):
         ax = fig.add_subplot()
-        ax.plot(tau, gaps[0].mean(1), "o-", label="first-order (linear) model")
-        ax.plot(tau, gaps[1].mean(1), "s-", label="second-order (quadratic) model")
-        ax.set(xscale="log", yscale="log", xlabel=r"training time $\tau = \eta t$",
+        ax.plot(tau, gaps[:, 0].mean(1), "o-", label="first-order (linear) model")
+        ax.plot(tau, gaps[:, 1].mean(1), "s-", label="second-order (quadratic) model")
+        ax.plot(tau, ratio.mean(1), "^-", label="ratio of the gaps")
+        ax.plot(tau, ratio.mean(1)[0] * tau / tau[0], "k--", lw=1, label=r"$\propto \tau$")
+        ax.set(xscale="log", yscale="log", xlabel=rf"training time $\tau = \eta t$ (t = {STEPS_QUADRATIC} steps)",
                ylabel="RMS gap to the network", title=f"width {width}, {networks} networks")
         ax.legend()
 
-    result.plot = plot
-    return result
+    return compare(1.0, estimate, se, bias=truncation, rivals={"half an order (tau^1/2)": 0.5},
+                   what="exponent of the ratio of the gaps in tau",
+                   data={"tau": tau, "linear_gap": gaps[:, 0].mean(1), "quadratic_gap": gaps[:, 1].mean(1),
+                         "slopes": slopes, "truncation": truncation}, plot=plot)
 
 
 # --------------------------------------------------------------------------------------------------------------

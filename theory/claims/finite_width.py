@@ -259,7 +259,40 @@ def _ntk_one_layer(seed, size):
                    plot=plot)
 
 
-DEEP_RELU_DEPTH, DEEP_RELU_WIDTHS = 3, (16, 32, 64, 128)
+DEEP_RELU_DEPTH = 3
+#: Widths 16 .. 1024 (the sampler below costs O(depth) per network at any width), networks per width by size.
+DEEP_RELU_WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
+
+
+def relu_ntk_samples(depth, width, networks, seed, q=1.0):
+    r"""Θ̂(x, x) and K̂(x, x) of ``networks`` critical ReLU networks (σ_w² = 2, σ_b² = 0, every hidden width ``width``,
+    |x|²/d = q): exact in law, O(depth) random numbers per network (Gaussian conditioning, as in Hanin & Nica 2020).
+
+    Forward: given a^{l-1}, z^l = √(2/n) W^l a^{l-1} is N(0, K̂^l) per unit with K̂^l = 2|a^{l-1}|²/n (K̂⁰ = 2q), so
+    with m_l ~ Bin(n, ½) active units K̂^{l+1} = (2/n) K̂^l χ²_{m_l}. Backward, g^l = ∂f/∂z^l: split
+    W^l = (W^l â) âᵀ + W^l (I - â âᵀ), â = a^{l-1}/|a^{l-1}|; the second part is independent of the forward pass and
+    of g^l, and z^l·g^l = f at every layer (f is 1-homogeneous in z^l), so
+
+        |g^{l-1}|² = f²/|a^{l-1}|² + (2/n) |g^l|² χ²_{m_{l-1} - 1},   |g^L|² = 1,   f ~ N(0, K̂^L),
+
+    with fresh χ² variables, and Θ̂ = Σ_{l=0}^{L} K̂^l |g^l|² (the weights of layer l contribute (2/n)|a^{l-1}|²|g^l|²;
+    the readout l = L). Returns (Θ̂, K̂^L), each (networks,).
+    """
+    rng = np.random.default_rng(seed)
+    kernel = np.empty((networks, depth + 1))
+    kernel[:, 0] = 2.0 * q
+    active = rng.binomial(width, 0.5, size=(networks, depth))
+    for l in range(depth):  # an all-dead layer (probability 2^-n) has K̂ = 0 from there on
+        kernel[:, l + 1] = (2 / width) * kernel[:, l] * rng.chisquare(np.maximum(active[:, l], 1)) * (active[:, l] > 0)
+    f = np.sqrt(kernel[:, depth]) * rng.standard_normal(networks)
+    grad2, theta = np.ones(networks), kernel[:, depth].copy()
+    for l in range(depth, 0, -1):
+        alive = kernel[:, l] > 0
+        head = np.where(alive, 2 * f**2 / (width * np.where(alive, kernel[:, l], 1.0)), 0.0)
+        fresh = rng.chisquare(np.maximum(active[:, l - 1] - 1, 1)) * (active[:, l - 1] > 1)
+        grad2 = head + (2 / width) * grad2 * fresh
+        theta += kernel[:, l - 1] * grad2
+    return theta, kernel[:, depth]
 
 
 @claim("finite_width.ntk_variance.deep_relu",
@@ -268,18 +301,20 @@ DEEP_RELU_DEPTH, DEEP_RELU_WIDTHS = 3, (16, 32, 64, 128)
        "Hanin & Nica 2020 (exp(5 sum 1/n_l), up to constants); Roberts, Yaida & Hanin 2022, ch. 8",
        lambda: sp.Eq(sp.Symbol("c_L"), _ntk_coefficient("relu", DEEP_RELU_DEPTH, 2.0, 0.0), evaluate=False))
 def _ntk_deep_relu(seed, size):
-    networks = sized(size, 400, 1500, 6000)
+    """n Var Θ/Θ² of networks drawn exactly in law by :func:`relu_ntk_samples` at widths 16 .. 1024, fitted as
+    c + b/n + d/n² (:func:`theory.stats.inverse_coefficient`): the intercept c is the first-order coefficient."""
+    networks = sized(size, 40_000, 400_000, 2_000_000)
     widths = np.array(DEEP_RELU_WIDTHS, dtype=float)
     y, y_se = [], []
-    for w in widths:
-        theta = empirical_kernels(_X, None, "relu", depth=DEEP_RELU_DEPTH, width=int(w), networks=networks,
-                                  sigma_w2=2.0, seed=seed_for(seed, "finite_width.ntk_variance.deep_relu", w)).ntk
-        value, err = relative_variance(theta[:, 0, 0])
+    for w in DEEP_RELU_WIDTHS:
+        theta, _ = relu_ntk_samples(DEEP_RELU_DEPTH, w, networks,
+                                    seed_for(seed, "finite_width.ntk_variance.deep_relu", w))
+        value, err = relative_variance(theta)
         y.append(w * value)
         y_se.append(w * err)
     y, y_se = np.array(y), np.array(y_se)
-    # n Var/Θ² = c + b/n: weighted least squares; the intercept is the first-order coefficient
-    fit = stats.wls(np.stack([np.ones_like(widths), 1 / widths], axis=1), y, y_se)
+    # n Var/Θ² = c + b/n + d/n²: weighted least squares; the intercept is the first-order coefficient
+    fit = stats.wls(np.stack([widths**-k for k in range(3)], axis=1), y, y_se)
     coef, c_se = fit.coef, float(fit.stderr()[0])
     c_pred = float(_ntk_coefficient("relu", DEEP_RELU_DEPTH, 2.0, 0.0))
 
@@ -287,7 +322,8 @@ def _ntk_deep_relu(seed, size):
         ax = fig.add_subplot()
         ax.errorbar(1 / widths, y, yerr=2 * y_se, fmt="o", capsize=3, label="Monte Carlo (2 SE)")
         grid = np.linspace(0, 1 / widths[0], 50)
-        ax.plot(grid, coef[0] + coef[1] * grid, "-", label=f"fit c + b/n: c = {coef[0]:.2f} ± {c_se:.2f}")
+        ax.plot(grid, coef[0] + coef[1] * grid + coef[2] * grid**2, "-",
+                label=f"fit c + b/n + d/n²: c = {coef[0]:.3f} ± {c_se:.3f}")
         ax.plot([0], [c_pred], "k*", ms=12, label=f"derived $c_L$ = {c_pred:.4g}")
         ax.plot([0], [5 * DEEP_RELU_DEPTH], "rx", ms=10, label="5L")
         ax.set(xlabel="1/n", ylabel=r"$n\,\mathrm{Var}\,\Theta/\Theta^2$", title=f"ReLU, depth {DEEP_RELU_DEPTH}")
@@ -306,35 +342,67 @@ def _ntk_deep_relu(seed, size):
 DNTK_GRAPH = (8, ((0, 1), (0, 2), (4, 5), (4, 6)))
 
 
+#: The one-hidden-layer networks of ``finite_width.dntk``: widths 32 .. 16384 (2.7 decades; the cost per network
+#: grows like n), networks ∝ n^{-3/4} (the narrow widths pin the 1/n correction).
+DNTK_WIDE = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+def _dntk_setup():
+    """Four inputs in R^4 and their targets: part of the claim."""
+    return np.random.default_rng(11).standard_normal((4, 4)), np.array([[0.5], [-1.0], [1.0], [0.2]])
+
+
+def _ntk_step(mlp, params, x, y):
+    """Per network, the mean over the 4 × 4 entries of (Θ̂_1 - Θ̂_0)² after one gradient-descent step at lr = 1."""
+    after = train(mlp, params, x, y, lr=1.0, steps=1).params
+    return np.mean((mlp.ntk(after, x) - mlp.ntk(params, x)) ** 2, axis=(1, 2))
+
+
 @claim("finite_width.dntk",
-       "One step of gradient descent changes the empirical NTK of a tanh network by $O(1/n)$ (root mean square), the "
-       "Dyer & Gur-Ari exponent of $E[\\Delta\\Theta^2]$.",
+       "One step of gradient descent changes the empirical NTK of a tanh network by $O(1/n)$, the Dyer & Gur-Ari "
+       "exponent of $E[\\Delta\\Theta^2]$: its root mean square over networks (two hidden layers) and its typical "
+       "size (the geometric mean over networks; one hidden layer, widths 32 to 16384) both fall like $1/n$.",
        "Dyer & Gur-Ari 2020; Roberts, Yaida & Hanin 2022, ch. 11 (dNTK)",
        lambda: n ** (fw.cluster_exponent(*DNTK_GRAPH) / 2))
 def _dntk(seed, size):
+    """Two measurements, each an exponent fitted with its leading 1/n correction. Two hidden layers (widths 16 .. 181,
+    as in Dyer & Gur-Ari's deep networks): √E[ΔΘ²]. One hidden layer over 2.7 decades: ΔΘ is, to first order in the
+    step, a product of two Gaussian fields (the residual and the dNTK), so ΔΘ² is heavy-tailed (its coefficient of
+    variation is ~3) and its mean converges slowly; n ΔΘ converges in law, so the geometric mean over networks,
+    exp E[½ log ΔΘ²] (a standard deviation of ~0.9 per network), has the same exponent."""
+    x, y = _dntk_setup()
     widths = sized(size, (16, 23, 32, 45, 64, 91), (16, 23, 32, 45, 64, 91, 128, 181),
                    (16, 23, 32, 45, 64, 91, 128, 181, 256, 362))
     networks = sized(size, 100, 800, 2000)
-    x = np.random.default_rng(11).standard_normal((4, 4))
-    y = np.array([[0.5], [-1.0], [1.0], [0.2]])
     rms, rms_se = [], []
     for w in widths:
         mlp = MLP(4, (w, w), "tanh", sigma_w2=1.5, sigma_b2=0.1)
-        params = mlp.init(seed_for(seed, "finite_width.dntk", w), networks)
-        after = train(mlp, params, x, y, lr=1.0, steps=1).params
-        sq = np.mean((mlp.ntk(after, x) - mlp.ntk(params, x)) ** 2, axis=(1, 2))
+        sq = _ntk_step(mlp, mlp.init(seed_for(seed, "finite_width.dntk", w), networks), x, y)
         rms.append(np.sqrt(sq.mean()))
         rms_se.append(sq.std(ddof=1) / np.sqrt(networks) / (2 * rms[-1]))
     exponent = float(fw.cluster_exponent(*DNTK_GRAPH) / 2)
-    result = power_law(widths, rms, rms_se, exponent, correction=True, rivals={"n^-1/2": exponent + 0.5})
+    deep = power_law(widths, rms, rms_se, exponent, correction=True, rivals={"n^-1/2": exponent + 0.5},
+                     what="exponent of the RMS, two hidden layers")
+    wide = sized(size, DNTK_WIDE[:7], DNTK_WIDE, DNTK_WIDE)
+    base = sized(size, 600, 9000, 20000)
+    typical, typical_se = [], []
+    for w in wide:
+        mlp = MLP(4, (w,), "tanh", sigma_w2=1.5, sigma_b2=0.1)
+        params = mlp.init(seed_for(seed, "finite_width.dntk", "one layer", w), max(24, round(base * (64 / w) ** 0.75)))
+        mean, se = stats.mean_se(0.5 * np.log(_ntk_step(mlp, params, x, y)))
+        typical.append(np.exp(mean))
+        typical_se.append(np.exp(mean) * se)
+    shallow = power_law(wide, typical, typical_se, exponent, correction=True, rivals={"n^-1/2": exponent + 0.5},
+                        what="exponent of the geometric mean, one hidden layer")
+    result = combine(deep, shallow, headline=1)
 
     def plot(fig):
         ax = fig.add_subplot()
-        x_, y_ = result.data["x"], result.data["y"]
-        ax.errorbar(x_, y_, yerr=2 * result.data["y_se"], fmt="o", capsize=3, label="Monte Carlo (2 SE)")
-        ax.plot(x_, y_[0] * (x_ / x_[0]) ** exponent, "k--", label=f"slope {exponent:g}")
-        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel=r"rms $\Delta\Theta$ (one step)",
-               title="tanh, depth 2")
+        for part, label in ((deep, "RMS, two hidden layers"), (shallow, "geometric mean, one hidden layer")):
+            x_, y_ = part.data["x"], part.data["y"]
+            ax.errorbar(x_, y_, yerr=2 * part.data["y_se"], fmt="o", ms=3, capsize=2, label=f"{label} (2 SE)")
+        ax.plot(wide, typical[-1] * (np.array(wide) / wide[-1]) ** exponent, "k--", label=f"slope {exponent:g}")
+        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel=r"$\Delta\Theta$ (one step)", title="tanh")
         ax.legend()
 
     result.plot = plot
