@@ -260,8 +260,8 @@ def guarded(recursion):
             raw = recursion(Y1, Y2, act, depth, sw, sb, with_ntk, parameterization, widths)
             power = k**depth
             out = type(raw)(*(_restore(v, s1, s2, power) for v in raw))
-        for value, what in zip(out, ("NNGP", "NTK")):
-            if value is not None and np.isnan(value).any():
+        for value, what in zip(out, ("NNGP", "NTK")):  # max propagates NaN: one pass, no temporary
+            if value is not None and value.size and np.isnan(np.max(value)):
                 raise ValueError(f"activation {act.name}: the {what} came out NaN at {np.isnan(value).sum()} "
                                  f"entries for these inputs (σ_w² = {sw}, σ_b² = {sb}, depth {depth})")
         return out
