@@ -61,7 +61,8 @@ def _c_layers(act, mode, bias, cc):
     :func:`_step`: per pair, the input angle (Kahan's formula near ρ = ±1), then per layer the fused step, the
     angle map (branches to the series instead of masked patches) and the diagonal reset, in registers; the parts
     that depend on one input only come precomputed per row and column (:func:`_diagonal_parts`). Returns
-    ``(layers, diagonals, w)``, two C functions and the rows per layer in D1, or None when an expression has no C form or no compiler works.
+    ``(layers, diagonals, w)``, two C functions and the rows per layer in D1, or None when an expression has no C
+    form or no compiler works.
 
     ``layers(n, m, depth, d, x1, x2, g11, g22, G12, D1, ld1, D2, ld2, fan, sw, sb, diagonal, K, KM, T, TM, ldo)``:
     x1, x2 the tile's inputs (n×d, m×d), g11, g22 their squared norms over d, G12 the tile's Gram matrix over d;

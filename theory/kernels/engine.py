@@ -7,7 +7,6 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-import sympy as sp
 from threadpoolctl import ThreadpoolController
 
 from .. import _guard, _validate
@@ -214,8 +213,9 @@ def _recursion(X1, X2, act, depth, sw, sb, with_ntk, parameterization="ntk", wid
 
         D1 = stacked(g11)
         D2 = D1 if symmetric else stacked(g22)
-        compiled = (function, (D1.shape[1], D2.shape[1]), K.shape[1],
-                    *(a.ctypes.data for a in (X1, X2, g11, g22, D1, D2, fan, K)), None if ntk is None else ntk.ctypes.data)
+        addresses = [a.ctypes.data for a in (X1, X2, g11, g22, D1, D2, fan, K)]
+        compiled = (function, (D1.shape[1], D2.shape[1]), K.shape[1], *addresses,
+                    None if ntk is None else ntk.ctypes.data)
     else:
         diag1, diag2 = [sb + sw * g11], [sb + sw * g22]
         for _ in range(depth):
@@ -235,13 +235,19 @@ def _recursion(X1, X2, act, depth, sw, sb, with_ntk, parameterization="ntk", wid
 
     side = int(np.sqrt(_TILE))
     cols = side if symmetric else max(1, min(K.shape[1], side))
-    tiles = _tiles(*K.shape, side if symmetric else _TILE // cols, cols, symmetric)
-    if len(tiles) == 1:
-        work(tiles[0])
-    else:  # NumPy releases the GIL inside its loops, so threads share the cores; BLAS threads would only spin
-        with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(os.cpu_count()) as pool:
-            list(pool.map(work, tiles))
+    parallel(work, _tiles(*K.shape, side if symmetric else _TILE // cols, cols, symmetric))
     return Kernel(K, ntk)
+
+
+def parallel(work, items):
+    """``work(item)`` for every item: here for a single one, else on a thread per core. NumPy and ctypes release
+    the GIL inside their loops, so the threads share the cores; BLAS threads would only spin against them."""
+    if len(items) == 1 or (os.cpu_count() or 1) == 1:
+        for item in items:
+            work(item)
+        return
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(work, items))
 
 
 def nngp(X1, X2=None, activation="relu", depth=1, sigma_w2=1.0, sigma_b2=0.0, parameterization="ntk", widths=None):

@@ -7,7 +7,6 @@ numbers; every other network by the generic engine below (:func:`_kernel`), the 
 """
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -15,7 +14,7 @@ import sympy as sp
 
 from .. import _validate, latex
 from .._progress import Progress
-from ..kernels.engine import _BLAS, Kernel, _recursion
+from ..kernels.engine import Kernel, _recursion, parallel
 from ..montecarlo.mlp import EnsembleKernels, _network_seed, _seed_sequence
 from .combinators import Residual, modes, run_kernel, walk_shapes
 from .core import DIAG, THETA, Layer, Shape, State, sigma
@@ -195,13 +194,7 @@ def _kernel(layers, X1, X2):
             state = run_kernel(layers, state)
         K[block, cols], T[block, cols] = state.k, state.t
 
-    starts = range(0, n, rows)
-    if len(starts) == 1 or workers == 1:
-        for r in starts:
-            work(r)
-    else:  # BLAS threads (the Gram matrices) would only compete with the blocks'
-        with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            list(pool.map(work, starts))
+    parallel(work, range(0, n, rows))
     if symmetric:  # exactly symmetric: the upper triangle, mirrored
         K, T = (np.triu(a) + np.triu(a, 1).T for a in (K, T))
     return Kernel(K, T)
