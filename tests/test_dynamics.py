@@ -458,25 +458,6 @@ def test_the_quadratic_model_claim_rejects_an_order_off_by_ten_percent():
     assert result.passed and all(row.rejected for row in result.perturb(0.1))
 
 
-def test_a_control_variate_of_known_mean_keeps_the_mean_and_shrinks_its_error():
-    """y = 2 + c + noise with E c = 0 known: the controlled mean is unbiased (z-score over 400 repetitions) and its
-    standard error is the noise's, not that of y; y = 2 + c exactly gives 2 + E c, whatever the sample of c."""
-    rng = np.random.default_rng(3)
-    estimates, errors = [], []
-    for _ in range(400):
-        c = rng.standard_normal(50)
-        y = 2 + c + 0.3 * rng.standard_normal(50)
-        m, se = claims_dynamics.controlled_mean(y, c, 0.0)
-        estimates.append(m)
-        errors.append(se)
-    estimates, errors = np.array(estimates), np.array(errors)
-    assert abs(estimates.mean() - 2) < 5 * estimates.std() / np.sqrt(len(estimates))
-    assert 0.8 < estimates.std() / errors.mean() < 1.2 and errors.mean() < 0.06
-    c = rng.standard_normal(50)
-    y = 2 + c
-    assert abs(claims_dynamics.controlled_mean(y, c, 1.0)[0] - 3.0) < 1e-9
-
-
 def test_the_hierarchy_claim_excludes_the_inverse_square_root_law_at_the_quick_size():
     result = claims_dynamics._hierarchy(0, "quick")
     assert result.passed

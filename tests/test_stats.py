@@ -120,3 +120,22 @@ def test_inverse_coefficient_recovers_c_of_c_over_x():
     y = 15 / x + 40 / x**2 - 30 / x**3
     c, c_se = stats.inverse_coefficient(x, y, 1e-6 * y)
     assert c == pytest.approx(15, rel=1e-8) and 0 < c_se < 1e-3
+
+
+def test_a_control_variate_of_known_mean_keeps_the_mean_and_shrinks_its_error():
+    """y = 2 + c + noise with E c = 0 known: the controlled mean is unbiased (z-score over 400 repetitions) and its
+    standard error is the noise's, not that of y; y = 2 + c exactly gives 2 + E c, whatever the sample of c."""
+    rng = np.random.default_rng(3)
+    estimates, errors = [], []
+    for _ in range(400):
+        c = rng.standard_normal(50)
+        y = 2 + c + 0.3 * rng.standard_normal(50)
+        m, se = stats.controlled_mean(y, c, 0.0)
+        estimates.append(m)
+        errors.append(se)
+    estimates, errors = np.array(estimates), np.array(errors)
+    assert abs(estimates.mean() - 2) < 5 * estimates.std() / np.sqrt(len(estimates))
+    assert 0.8 < estimates.std() / errors.mean() < 1.2 and errors.mean() < 0.06
+    c = rng.standard_normal(50)
+    y = 2 + c
+    assert abs(stats.controlled_mean(y, c, 1.0)[0] - 3.0) < 1e-9

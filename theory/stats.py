@@ -1,5 +1,6 @@
-r"""Statistics for the claims: mean ± SE, weighted least squares, power-law fits, the family-wise significance level
-and the three-valued verdict. Every claim of :mod:`theory.claims` and :func:`theory.scaling.fit_power_law` use it.
+r"""Statistics for the claims: mean ± SE (also with a control variate of known mean), weighted least squares, power-law
+fits, the family-wise significance level and the three-valued verdict. Every claim of :mod:`theory.claims` and
+:func:`theory.scaling.fit_power_law` use it.
 
 **Significance.** One run of ``theory verify`` tests every registered claim at a family-wise level
 :data:`ALPHA` = 10⁻³ (Bonferroni): a claim with m tests (entries of an array, parts of a combined criterion)
@@ -20,8 +21,8 @@ import scipy.stats
 
 from . import _validate
 
-__all__ = ["ALPHA", "VERDICTS", "mean_se", "wls", "WLS", "log_slope", "LogSlope", "inverse_coefficient",
-           "fit_power_law", "PowerLawFit",
+__all__ = ["ALPHA", "VERDICTS", "mean_se", "controlled_mean", "wls", "WLS", "log_slope", "LogSlope",
+           "inverse_coefficient", "fit_power_law", "PowerLawFit",
            "bonferroni", "threshold", "verdict", "combine"]
 
 #: The family-wise significance level of one ``theory verify`` run (all registered claims together).
@@ -38,6 +39,16 @@ def mean_se(samples, axis=0):
     if r < 2:
         raise ValueError(f"samples: need at least 2 along axis {axis} for a standard error, got {r}")
     return samples.mean(axis=axis), samples.std(axis=axis, ddof=1) / np.sqrt(r)
+
+
+def controlled_mean(values, control, mean):
+    """The mean of ``values`` (E,) with the control variate ``control`` (E,), whose expectation ``mean`` is known
+    exactly: ȳ - β(c̄ - E c), β the least-squares coefficient of y on c, and its standard error from the residuals
+    (the estimator is unbiased up to O(1/E), from the fitted β)."""
+    c = control - control.mean()
+    beta = np.dot(c, values - values.mean()) / np.dot(c, c)
+    residual = values - beta * c
+    return values.mean() - beta * (control.mean() - mean), residual.std(ddof=2) / np.sqrt(len(values))
 
 
 class WLS(NamedTuple):

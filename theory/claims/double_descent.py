@@ -3,6 +3,7 @@
 import numpy as np
 
 from .. import double_descent as dd
+from .. import stats
 from ..activations import activation
 from ..numeric import lambdify
 from .base import claim, combine, compare_all, condition, seed_for, sized
@@ -31,11 +32,6 @@ def _risks(n, p, draws, rng, ridge=0.0):
     return R2 * max(p - n, 0) / p + SIGMA2 / n * np.sum(1 / s, axis=1)
 
 
-def _mean_se(values):
-    values = np.asarray(values)
-    return values.mean(axis=-1), values.std(axis=-1, ddof=1) / np.sqrt(values.shape[-1])
-
-
 def _curve_plot(x, estimate, se, formula, xlabel, title, threshold, log=True):
     def plot(fig):
         ax = fig.add_subplot()
@@ -60,7 +56,7 @@ def _finite_n(seed, size):
     n_, ps = 50, np.array([10, 20, 30, 40, 45, 56, 62, 75, 100, 150, 200])
     draws = sized(size, 100, 400, 2000)
     rng = _rng(seed, "double_descent.finite_n")
-    mean, se = _mean_se([_risks(n_, p_, draws, rng) for p_ in ps])
+    mean, se = stats.mean_se([_risks(n_, p_, draws, rng) for p_ in ps], axis=-1)
     exact = dd.least_squares_risk(n_, ps, R2, SIGMA2)
     limit = dd.ridgeless_risk(ps / n_, R2, SIGMA2)
     return compare_all(exact, mean, se, shown=int(np.argmax(exact)), what="widths p",
@@ -78,8 +74,8 @@ def _extrapolated(seed, size, key, gammas, ridge):
     limit, limit_se, raw = [], [], []
     for g in gammas:
         lam_ = ridge(g)
-        mean, se = np.array([_mean_se(_risks(m, max(int(round(g * m)), 1), draws * 128 // m, rng, lam_))
-                             for m in sizes]).T
+        mean, se = np.array([stats.mean_se(_risks(m, max(int(round(g * m)), 1), draws * 128 // m, rng, lam_),
+                                           axis=-1) for m in sizes]).T
         design = np.stack([np.ones(sizes.size), 1 / sizes, 1 / sizes**2], axis=1) / se[:, None]
         cov = np.linalg.inv(design.T @ design)
         limit.append(float((cov @ design.T @ (mean / se))[0]))
@@ -138,7 +134,7 @@ def _samplewise(seed, size):
     p_, ns = 40, np.array([5, 10, 20, 30, 34, 46, 50, 60, 80, 120])
     draws = sized(size, 100, 400, 2000)
     rng = _rng(seed, "double_descent.samplewise")
-    mean, se = _mean_se([_risks(m, p_, draws, rng) for m in ns])
+    mean, se = stats.mean_se([_risks(m, p_, draws, rng) for m in ns], axis=-1)
     exact = dd.least_squares_risk(ns, p_, R2, SIGMA2)
     result = compare_all(exact, mean, se, shown=4, what="sample sizes n",
                          rivals={"the n = oo limit at gamma = p/n": dd.ridgeless_risk(p_ / ns, R2, SIGMA2)},
@@ -202,7 +198,7 @@ def _random_features(seed, size):
             y = x @ beta_ + np.sqrt(tau2_) * rng.standard_normal(x.shape[0])
             a = np.linalg.lstsq(act(x @ theta.T / np.sqrt(dim)), y, rcond=None)[0]
             risks[j, r] = np.mean((test @ beta_ - act(test @ theta.T / np.sqrt(dim)) @ a) ** 2)
-    mean, se = _mean_se(risks)
+    mean, se = stats.mean_se(risks, axis=-1)
     theory = dd.random_features_risk(psis, psi2_, tau2=tau2_).risk
     # Stated finite-d bias: the corrections shrink like 1/d; measured with 200-400 draws they are <= 8% at d = 25
     # and <= 3.2% (+- 1.3%) at d = 50 on these psi_1, so 5% of the risk bounds them at d = 50.

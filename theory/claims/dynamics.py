@@ -319,16 +319,6 @@ def _lazy_nngp(seed, size):
 HIERARCHY_WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 
 
-def controlled_mean(values, control, mean):
-    """The mean of ``values`` (E,) with the control variate ``control`` (E,), whose expectation ``mean`` is known
-    exactly: ȳ - β(c̄ - E c), β the least-squares coefficient of y on c, and its standard error from the residuals
-    (the estimator is unbiased up to O(1/E), from the fitted β)."""
-    c = control - control.mean()
-    beta = np.dot(c, values - values.mean()) / np.dot(c, c)
-    residual = values - beta * c
-    return values.mean() - beta * (control.mean() - mean), residual.std(ddof=2) / np.sqrt(len(values))
-
-
 @lru_cache(maxsize=4)
 def _velocity(seed, size):
     """Per width, ‖dΘ̂/dt‖_F/‖Θ‖_F at initialization (Θ the infinite-width NTK on the train and test inputs) with its
@@ -351,7 +341,7 @@ def _velocity(seed, size):
         params = mlp.init(seed_for(seed, "dynamics.hierarchy", width), count)
         velocity = np.linalg.norm(_kernel_velocity(mlp, params, X, Y, inputs), axis=(1, 2)) / np.linalg.norm(theta)
         loss = np.sum((mlp.apply(params, X)[..., 0] - Y[:, 0]) ** 2, axis=1)
-        rows.append(controlled_mean(velocity, loss, loss_mean))
+        rows.append(stats.controlled_mean(velocity, loss, loss_mean))
     return np.array(widths, float), np.array(rows)
 
 
@@ -606,9 +596,8 @@ def _cross_entropy_claim(seed, size):
     # seed 7 (χ²/dof = 4). Its slope with the leading 1/n correction (the bare slope reads -0.85..-0.93 over seeds
     # 0-5); the SE is scaled by √(χ²/dof) when the widths scatter more than their SEs, with the normal threshold
     # (power_law's Student t on 4 residual degrees of freedom is far wider at the family-wise level).
-    logs = [np.log(g[at]) for g in gaps]
-    mean = np.exp([v.mean() for v in logs])
-    fixed = np.stack([mean, mean * [v.std(ddof=1) / np.sqrt(v.size) for v in logs]], axis=1)
+    log_mean, log_se = np.array([stats.mean_se(np.log(g[at])) for g in gaps]).T
+    fixed = np.stack([np.exp(log_mean), np.exp(log_mean) * log_se], axis=1)
     slope = stats.log_slope(widths, fixed[:, 0], fixed[:, 1], correction=True)
     what = f"logit gap at lambda t/D = {times[at]:g}"
     fit = compare_all(-1.0, slope.slope, slope.stderr, rivals={f"{what}: n^-1/2": -0.5}, what=what,
