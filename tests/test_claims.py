@@ -232,3 +232,14 @@ def test_runs_are_deterministic_for_a_seed():
 def test_sized_rejects_unknown_sizes():
     with pytest.raises(ValueError, match="size"):
         claims.sized("huge", 1, 2, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim_id", ["finite_width.dntk", "dynamics.lazy.ntk", "parameterizations.ntk_hidden_updates"])
+def test_claims_fixed_this_round_hold_and_reject_a_ten_percent_error(claim_id):
+    """At the default size (seed 0) each holds -- its rival (n^-1/2, or another parameterization's exponents) is
+    excluded -- and on the same measurements each perturbed prediction (x0.9, x1.1) is re-scored and rejected."""
+    result, _ = claims.run(claims.select([claim_id])[0], seed=0)
+    assert result.verdict == "holds", result.criterion
+    rows = result.perturb(0.1)
+    assert all(row.rescored and row.rejected for row in rows), rows
