@@ -47,15 +47,18 @@ def test_log_slope_is_the_weighted_fit_of_log_y():
     assert fit.stderr == pytest.approx(np.sqrt(cov[0, 0]) * np.sqrt(max(1, fit.chi2_dof)), rel=1e-8)
     with pytest.raises(ValueError, match="positive"):
         stats.log_slope(x, -y, y)
+    for bad in (-1, 1.5, "1/x"):
+        with pytest.raises(ValueError, match="correction"):
+            stats.log_slope(x, y, y, correction=bad)
 
 
-@pytest.mark.parametrize("correction", [False, True])
+@pytest.mark.parametrize("correction", [False, True, 2])
 def test_log_slope_interval_covers_the_true_exponent_at_its_level(correction):
     """Over 40 000 synthetic data sets with known truth, the 99% interval covers the true slope 99% ± 1% of the
     time (binomial SE 0.05%): normal where the stated errors set the width, Student t where the scatter does."""
     rng = np.random.default_rng(3)
     x = np.geomspace(32, 2048, 6)
-    truth = 2 * x**-0.75 * (1 + (3 / x if correction else 0))
+    truth = 2 * x**-0.75 * (1 + (3 / x if correction else 0)) * np.exp(40 / x**2 if correction == 2 else 0)
     rel = 0.02  # 2% relative errors, known
     y = truth * np.exp(rel * rng.standard_normal((40_000, x.size)))
     fit = stats.log_slope(x, y, rel * y, correction=correction)

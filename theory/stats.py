@@ -91,7 +91,7 @@ def wls(design, y, y_se):
 
 
 class LogSlope(NamedTuple):
-    """The slope s of log y = a + s log x (+ b/x): estimate, standard error (scaled up by √(χ²/dof) when the
+    """The slope s of log y = a + s log x (+ b₁/x + …): estimate, standard error (scaled up by √(χ²/dof) when the
     points scatter more than their errors say), the residual degrees of freedom, χ²/dof and the coefficients
     (arrays for batched fits); ``scatter``: the errors were estimated from the residuals alone (no stated errors)."""
 
@@ -115,9 +115,9 @@ class LogSlope(NamedTuple):
 
 
 def log_slope(x, y, y_se=None, correction=False):
-    """Fit log y = a + s log x (+ b/x with ``correction``, the leading finite-x term of a law that holds as x -> ∞)
-    by weighted least squares with SE(log y) = SE(y)/y (:class:`LogSlope`); ``y``, ``y_se`` may have leading
-    axes of independent data sets.
+    """Fit log y = a + s log x (+ b/x with ``correction``, the leading finite-x term of a law that holds as x -> ∞;
+    + b₁/x + … + b_k/x^k with ``correction=k``) by weighted least squares with SE(log y) = SE(y)/y
+    (:class:`LogSlope`); ``y``, ``y_se`` may have leading axes of independent data sets.
 
     With the errors known the slope's error is the WLS one and its quantile normal; when the points scatter more
     than their errors say (χ²/dof > 1, a misfit) the error is scaled by √(χ²/dof), the PDG scale factor (the stated
@@ -135,7 +135,7 @@ def log_slope(x, y, y_se=None, correction=False):
     if not (np.all(x > 0) and np.all(y > 0)):
         raise ValueError("x, y: a log-log fit needs positive x and y")
     lx = np.log(x)
-    design = np.stack([np.ones_like(lx), lx] + ([1 / x] if correction else []), axis=1)
+    design = np.stack([np.ones_like(lx), lx] + [x**-j for j in range(1, _terms(correction) + 1)], axis=1)
     if x.size <= design.shape[1]:
         raise ValueError(f"x: need more than {design.shape[1]} points to fit and test the model, got {x.size}")
     fit = wls(design, np.log(y), y_se / y)
@@ -145,6 +145,15 @@ def log_slope(x, y, y_se=None, correction=False):
     else:
         stderr = fit.stderr()[..., 1]
     return LogSlope(fit.coef[..., 1], stderr, fit.dof, chi2_dof, fit.coef, scatter)
+
+
+def _terms(correction):
+    """The number of 1/x^j terms a ``correction`` argument asks for: False 0, True 1, or a count k >= 0."""
+    if isinstance(correction, bool):
+        return int(correction)
+    if isinstance(correction, (int, np.integer)) and correction >= 0:
+        return int(correction)
+    raise ValueError(f"correction: expected True/False or a number of 1/x terms >= 0, got {correction!r}")
 
 
 def inverse_coefficient(x, y, y_se, corrections=2):

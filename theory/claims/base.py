@@ -488,7 +488,8 @@ class _Slope(_Exponent):
 
     def text(self, alpha):
         lo, hi = self.interval(alpha)
-        model = "with a 1/x correction, " if self.correction else ""
+        terms = int(self.correction)  # validated by stats.log_slope
+        model = {0: "", 1: "with a 1/x correction, "}.get(terms, f"with 1/x .. 1/x^{terms} corrections, ")
         level = 1 - self._alpha(alpha)
         return ((f"{self.what}: " if self.what != "exponent" else "")
                 + f"fitted exponent {self.fit.slope:.3f} ({model}{level:.6g} interval [{lo:.3f}, {hi:.3f}]) "
@@ -599,7 +600,8 @@ def power_law(x, y, y_se, exponent, rivals=None, correction=False, level=None, w
     run's family-wise level must cover ``exponent`` and exclude every rival exponent in ``rivals``.
 
     With ``correction=True`` the model is y = C x^s (1 + b/x), i.e. log y ≈ a + s log x + b/x: the leading finite-x
-    correction of a law that holds as x -> ∞ (a width, a sample size) is fitted instead of biasing s.
+    correction of a law that holds as x -> ∞ (a width, a sample size) is fitted instead of biasing s; with
+    ``correction=k`` the next terms b₂/x² .. b_k/x^k too.
     The weights are 1/SE(log y)² with SE(log y) = SE(y)/y and the interval uses the normal quantile; when the points
     scatter more than their errors say (χ²/dof > 1, model misfit) the slope's standard error is scaled up by
     √(χ²/dof).
