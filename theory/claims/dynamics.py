@@ -216,15 +216,19 @@ def _kernel_velocity(mlp, params, X, Y, inputs, eps=1e-3):
     return (mlp.ntk(moved(1), inputs) - mlp.ntk(moved(-1), inputs)) / (2 * eps)
 
 
-def _sweep_design(size):
-    """(width, networks) of the lazy-training sweep: widths 64 .. 8192 (2.1 decades; below 64 some networks start
-    with λ_max(Θ̂_0) beyond the stable 2D/lr and diverge, and at n = 32 the NTK already moves by ~12 %: the 1/n
-    series converges slowly), networks ∝ n^{-1/2}: the cost per network grows like n, and the narrow widths pin the
-    fits' 1/n corrections."""
+def _design(size, bases, minimum):
+    """(width, networks) of a width sweep: widths 64 .. 8192 (2.1 decades; below 64 some networks start with
+    λ_max(Θ̂_0) beyond the stable 2D/lr and diverge, and at n = 32 the NTK already moves by ~12 %: the 1/n series
+    converges slowly), networks ∝ n^{-1/2} (``bases``: at n = 64, per size; at least ``minimum``): the cost per
+    network grows like n, and the narrow widths pin the fits' 1/n corrections."""
     widths = sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048, 4096, 8192],
                    [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
-    base = sized(size, 24, 560, 1200)
-    return [(w, max(8, int(round(base * (64 / w) ** 0.5)))) for w in widths]
+    return [(w, max(minimum, int(round(sized(size, *bases) * (64 / w) ** 0.5)))) for w in widths]
+
+
+def _sweep_design(size):
+    """(width, networks) of the lazy-training sweep."""
+    return _design(size, (24, 560, 1200), 8)
 
 
 @lru_cache(maxsize=4)
@@ -342,16 +346,13 @@ def _hierarchy(seed, size):
     return result
 
 
-#: ``dynamics.linearization``: the gap after LINEAR_STEPS steps, widths 64 .. 8192 (the same range as the lazy sweep),
-#: networks ∝ n^{-1/2}, in chunks of at most 2^20 units.
+#: ``dynamics.linearization``: the gap after LINEAR_STEPS steps, over the lazy sweep's widths (:func:`_design`),
+#: networks in chunks of at most 2^20 units.
 LINEAR_STEPS = 5
 
 
 def _gap_design(size):
-    widths = sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048, 4096, 8192],
-                   [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384])
-    base = sized(size, 800, 6000, 16000)
-    return [(w, max(16, int(round(base * (64 / w) ** 0.5)))) for w in widths]
+    return _design(size, (800, 6000, 16000), 16)
 
 
 @lru_cache(maxsize=4)
