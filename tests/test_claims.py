@@ -236,7 +236,7 @@ def test_sized_rejects_unknown_sizes():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", ["finite_width.dntk", "dynamics.lazy.ntk", "parameterizations.ntk_hidden_updates",
-                                      "dynamics.linearization"])
+                                      "dynamics.linearization", "dynamics.cross_entropy"])
 def test_claims_fixed_this_round_hold_and_reject_a_ten_percent_error(claim_id):
     """At the default size (seed 0) each holds -- its rival (n^-1/2, or another parameterization's exponents) is
     excluded -- and on the same measurements each perturbed prediction (x0.9, x1.1) is re-scored and rejected."""

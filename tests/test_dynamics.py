@@ -358,6 +358,33 @@ def test_cross_entropy_flow_matches_a_fixed_step_integrator(classes):
     np.testing.assert_allclose(flow.test[1].ravel(), end[6 * classes:], atol=1e-8)
 
 
+@pytest.mark.parametrize("classes", [1, 3])
+def test_discrete_cross_entropy_flow_is_gradient_descent_of_a_linear_model_in_parameter_space(classes):
+    """A linear model f = f_0 + Φ(w - w_0) with Θ = ΦΦᵀ, trained by gradient descent on the weights w (gradients
+    written from the loss in parameter space), has the logits of cross_entropy_flow(..., discrete=True)."""
+    rng = np.random.default_rng(12)
+    phi = rng.standard_normal((9, 20)) / np.sqrt(20)  # 6 train and 3 test inputs, 20 features
+    T, Tx = phi[:6] @ phi[:6].T, phi[6:] @ phi[:6].T
+    Y = rng.integers(0, 2, (6, 1)).astype(float) if classes == 1 else np.eye(3)[rng.integers(0, 3, 6)]
+    f0, w = rng.standard_normal((9, classes)), np.zeros((20, classes))
+
+    def probabilities(f):
+        e = np.exp(f - f.max(axis=1, keepdims=True))
+        return 1 / (1 + np.exp(-f)) if classes == 1 else e / e.sum(axis=1, keepdims=True)
+
+    recorded = {}
+    for k in range(31):
+        f = f0 + phi @ w
+        recorded[k] = f
+        w = w - 0.8 * phi[:6].T @ (probabilities(f[:6]) - Y) / 6
+    flow = cross_entropy_flow(T, Y, [30, 0, 7], lr=0.8, f0=f0[:6], ntk_test=Tx, f0_test=f0[6:], discrete=True)
+    for i, k in enumerate([30, 0, 7]):
+        np.testing.assert_allclose(flow.train[i], recorded[k][:6], atol=1e-12)
+        np.testing.assert_allclose(flow.test[i], recorded[k][6:], atol=1e-12)
+    with pytest.raises(ValueError, match="t: gradient descent counts steps"):
+        cross_entropy_flow(T, Y, [1.5], discrete=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------------------------------

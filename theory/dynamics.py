@@ -466,13 +466,16 @@ def _logits(f, shape, name):
 
 
 def cross_entropy_flow(ntk, Y, t, lr=1.0, f0=None, ntk_test=None, f0_test=None, loss_scale=None, rtol=1e-10,
-                       atol=1e-12):
+                       atol=1e-12, discrete=False):
     """Gradient flow of the cross-entropy L = loss_scale Σ_α ℓ(f(x_α), y_α) with a frozen NTK, by ``solve_ivp``.
 
     df_t(x)/dt = -η·loss_scale Θ(x, X)(p(f_t(X)) - Y), p = softmax (``Y`` of shape (D, C), rows of probabilities)
     or sigmoid (``Y`` of shape (D, 1), labels in [0, 1]). The state is I(t) = ∫_0^t (p - Y) ds, of which train and
     test logits are affine: f_t(x) = f_0(x) - η·loss_scale Θ(x, X) I(t). ``t``: a 1-D array of times >= 0.
     Returns :class:`Flow`; loss_scale defaults to 1/D.
+
+    With ``discrete=True``, gradient descent at rate η instead (the linearized network of Lee et al. 2019, Sec. 2.3,
+    trained step by step): ``t`` counts steps and I(t) = Σ_{k<t} (p(f_k(X)) - Y), exactly (no integration error).
     """
     theta = _square(ntk, "ntk")
     _spectrum(theta, "ntk", 0.0)
@@ -481,9 +484,9 @@ def cross_entropy_flow(ntk, Y, t, lr=1.0, f0=None, ntk_test=None, f0_test=None, 
     if Y.ndim != 2 or np.any(Y < 0) or (Y.shape[1] == 1 and np.any(Y > 1)) or (
             Y.shape[1] > 1 and not np.allclose(Y.sum(axis=1), 1.0, atol=1e-12)):
         raise ValueError("Y: expected (D, C) class probabilities (rows summing to 1) or (D, 1) labels in [0, 1]")
-    times = _times(t, False)
+    times = _times(t, discrete)
     if times.ndim != 1 or not np.all(np.isfinite(times)):
-        raise ValueError(f"t: expected a 1-D array of finite times >= 0, got {t!r}")
+        raise ValueError(f"t: expected a 1-D array of finite {'steps' if discrete else 'times'} >= 0, got {t!r}")
     rate = _validate.variance(lr, "lr", positive=True) * (
         1.0 / size if loss_scale is None else _validate.variance(loss_scale, "loss_scale", True))
     start = _logits(f0, Y.shape, "f0")
@@ -493,7 +496,12 @@ def cross_entropy_flow(ntk, Y, t, lr=1.0, f0=None, ntk_test=None, f0_test=None, 
         return (_probabilities(logits) - Y).ravel()
 
     integral = np.zeros((len(times),) + Y.shape)
-    if times.max(initial=0.0) > 0:
+    if discrete:
+        state, steps = np.zeros(Y.size), times.astype(int)
+        for k in range(steps.max(initial=0)):
+            state = state + rhs(k, state)
+            integral[steps == k + 1] = state.reshape(Y.shape)
+    elif times.max(initial=0.0) > 0:
         order = np.argsort(times)
         solution = scipy.integrate.solve_ivp(rhs, (0.0, float(times.max())), np.zeros(Y.size), method="DOP853",
                                              t_eval=times[order], rtol=rtol, atol=atol)
