@@ -43,7 +43,8 @@ from .symbols import q11, q12, q22, z
 __all__ = [
     "depth_symbol", "Moments", "moments", "State", "STATE", "single_input_layer", "vertex_recursion",
     "FiniteWidth", "finite_width", "FirstOrder", "output_kurtosis", "ntk_variance", "first_order_state",
-    "exact_kurtosis", "vertex_tensor", "Criticality", "criticality", "critical_points", "kurtosis_asymptotics",
+    "exact_kurtosis", "vertex_tensor", "kernel_shift", "Criticality", "criticality", "critical_points",
+    "kurtosis_asymptotics",
     "cluster_exponent",
 ]
 
@@ -437,13 +438,14 @@ def exact_kurtosis(activation, depth, width=sym.n, sigma_w2=sym.sigma_w2, sigma_
 
 @lru_cache(maxsize=32)
 def _tensor_layer(act):
-    r"""(K', J, N) of one layer for two inputs, in q11, q12, q22, σ_w², σ_b²: the kernel map, its Jacobian over
+    r"""(K', J, N, H) of one layer for two inputs, in q11, q12, q22, σ_w², σ_b²: the kernel map, its Jacobian over
     (K11, K12, K22) by Price's theorem (∂K'12/∂q12 = σ_w²⟨φ'φ'⟩, ∂K'12/∂q11 = ½σ_w²⟨φ''(u)φ(v)⟩: PDLT's χ with
-    indices raised by K⁻¹, written without inverting K), and σ_w⁴ times the covariance of (φ_u², φ_uφ_v, φ_v²)."""
+    indices raised by K⁻¹, written without inverting K), σ_w⁴ times the covariance of (φ_u², φ_uφ_v, φ_v²), and the
+    Hessians H[k][i, j] = ∂J[k, i]/∂q_j of the three entries."""
     lay = layer(act)
     f, d = act.expr, act.derivative
     dd = Activation(d).derivative
-    sw, sb = sym.sigma_w2, sym.sigma_b2
+    sw = sym.sigma_w2
     swap = {q11: q22, q22: q11}
     diag11, diag22 = lay.nngp_diag, lay.nngp_diag.xreplace({q11: q22})
     chi11 = sp.diff(lay.nngp_diag, q11)
@@ -458,7 +460,56 @@ def _tensor_layer(act):
     cov = sp.Matrix([[p4u - p2u**2, e["31"] - p2u * c, e["22"] - p2u * p2v],
                      [e["31"] - p2u * c, e["22"] - c**2, e["13"] - c * p2v],
                      [e["22"] - p2u * p2v, e["13"] - c * p2v, p4v - p2v**2]])
-    return sp.Matrix([diag11, lay.nngp, diag22]), J, sw**2 * cov
+    qs = (q11, q12, q22)
+    H = sp.Matrix([[sp.diff(J[k, i], qs[j]) for i in range(3) for j in range(3)] for k in range(3)])  # (3, 9)
+    return sp.Matrix([diag11, lay.nngp, diag22]), J, sw**2 * cov, H
+
+
+def _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2):
+    r"""(Σ^L, μ^L) for two inputs, composed layer by layer from Σ⁰ = μ⁰ = 0 (the first layer is exactly Gaussian):
+
+        Σ^{l+1} = J Σ^l Jᵀ + N^l/n_l,      μ^{l+1} = J μ^l + ½ H : Σ^l,
+
+    both from E[K̂^{l+1} | K̂^l] = F(K̂^l) (given the layer below, its units are iid Gaussian with covariance K̂^l)
+    expanded to second order around K^l. Numbers in, numbers out (lambdified); symbols in, composed expressions."""
+    act = _activation(activation)
+    depth = _validate.count(depth, "depth")
+    widths = _widths(width, depth)
+    kmap, J, N, H = _tensor_layer(act)
+    args = (q11, q12, q22, sym.sigma_w2, sym.sigma_b2)
+    sw, sb = _parameter(sigma_w2, "sigma_w2"), _parameter(sigma_b2, "sigma_b2")
+    g = tuple(sp.sympify(x) for x in g)
+    k = sp.Matrix([sb + sw * x for x in g])
+    if all(sp.sympify(x).is_number for x in (*g, sw, sb, *widths)):
+        shapes = {"K": (3,), "J": (3, 3), "N": (3, 3), "H": (3, 3, 3)}
+        funcs = {name: lambdify(args, tuple(expr)) for name, expr in zip(shapes, (kmap, J, N, H))}
+
+        def value(name, vals):
+            return np.asarray(funcs[name](*vals), dtype=float).reshape(shapes[name])
+
+        kv, sv, mv = np.array(k, dtype=float).ravel(), np.zeros((3, 3)), np.zeros(3)
+        for w in widths:
+            vals = (*kv, float(sw), float(sb))
+            if sv.any():  # Σ⁰ = μ⁰ = 0: J and H are not needed there, and can be infinite (ReLU, antipodal inputs)
+                jv = value("J", vals)
+                mv = jv @ mv + 0.5 * np.einsum("kij,ij->k", value("H", vals), sv)
+                sv = jv @ sv @ jv.T + value("N", vals) / float(w)
+            else:
+                sv = value("N", vals) / float(w)
+            kv = value("K", vals)
+        return sp.Matrix(sv), sp.Matrix(mv)
+    sigma, mu = sp.zeros(3, 3), sp.zeros(3, 1)
+    for w in widths:
+        sub = {q11: k[0], q12: k[1], q22: k[2], sym.sigma_w2: sw, sym.sigma_b2: sb}
+        jv, nv, hv = J.xreplace(sub), N.xreplace(sub), H.xreplace(sub)
+        if sigma.is_zero_matrix:  # Σ⁰ = μ⁰ = 0, as in the numeric branch
+            sigma = nv / w
+        else:
+            mu = jv * mu + sp.Matrix([sum(hv[r, 3 * i + j] * sigma[i, j] for i in range(3) for j in range(3)) / 2
+                                      for r in range(3)])
+            sigma = jv * sigma * jv.T + nv / w
+        k = kmap.xreplace(sub)
+    return sigma, mu
 
 
 def vertex_tensor(activation, depth, width=sym.n, g=(sym.g11, sym.g12, sym.g22), sigma_w2=sym.sigma_w2,
@@ -471,32 +522,19 @@ def vertex_tensor(activation, depth, width=sym.n, g=(sym.g11, sym.g12, sym.g22),
     symbols in, the composed expression. Needs a derivative without Dirac deltas in φ'' ψ expectations only through
     the engine (ReLU is fine: ⟨δ(u) relu(v)⟩ is a closed form).
     """
-    act = _activation(activation)
-    depth = _validate.count(depth, "depth")
-    widths = _widths(width, depth)
-    kmap, J, N = _tensor_layer(act)
-    args = (q11, q12, q22, sym.sigma_w2, sym.sigma_b2)
-    sw, sb = _parameter(sigma_w2, "sigma_w2"), _parameter(sigma_b2, "sigma_b2")
-    g = tuple(sp.sympify(x) for x in g)
-    k = sp.Matrix([sb + sw * x for x in g])
-    sigma = sp.zeros(3, 3)
-    numeric = all(sp.sympify(x).is_number for x in (*g, sw, sb, *widths))
-    if numeric:
-        funcs = [lambdify(args, tuple(expr)) for expr in (kmap, J, N)]
-        kv, sv = np.array(k, dtype=float).ravel(), np.zeros((3, 3))
-        for w in widths:
-            vals = (*kv, float(sw), float(sb))
-            new_k, jv, nv = (np.asarray(f(*vals), dtype=float).reshape(shape) for f, shape in
-                             zip(funcs, ((3,), (3, 3), (3, 3))))
-            sv = jv @ sv @ jv.T + nv / float(w)
-            kv = new_k
-        return sp.Matrix(sv)
-    for w in widths:
-        sub = {q11: k[0], q12: k[1], q22: k[2], sym.sigma_w2: sw, sym.sigma_b2: sb}
-        jv, nv = J.xreplace(sub), N.xreplace(sub)
-        sigma = jv * sigma * jv.T + nv / w
-        k = kmap.xreplace(sub)
-    return sigma
+    return _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2)[0]
+
+
+def kernel_shift(activation, depth, width=sym.n, g=(sym.g11, sym.g12, sym.g22), sigma_w2=sym.sigma_w2,
+                 sigma_b2=sym.sigma_b2):
+    r"""The first-order mean shift of the output kernel entries for two inputs, E[K̂^L] - K^L = (μ11, μ12, μ22), a
+    3x1 Matrix (PDLT's K^{(1)}/n for two inputs; μ11 and μ22 are the single-input :attr:`FiniteWidth.nngp_shift`).
+
+    μ^{l+1} = J μ^l + ½ Σ_ij H_ij Σ^l_ij with μ⁰ = 0: the kernel map's curvature H (its Hessian over (K11, K12, K22))
+    times the fluctuations Σ^l of the layer below (:func:`vertex_tensor`) -- the mean of a nonlinear function of a
+    fluctuating kernel. Arguments as for :func:`vertex_tensor`.
+    """
+    return _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2)[1]
 
 
 # --------------------------------------------------------------------------------------------------------------
