@@ -181,6 +181,19 @@ float(state.var_kernel / state.kernel**2) / 2000
 50 * fw.vertex_tensor("tanh", 2, 50, (1.0, 0.3, 0.8), 1.5, 0.1)
 
 # %% [markdown]
+# The fluctuating kernel also shifts the mean of the next layer's, because the layer map is curved: with $H$ its
+# Hessian over the three entries, $E\hat K^{l+1} = K^{l+1} + \mu^{l+1}$ with
+# $\mu^{l+1} = J\mu^l + \tfrac12 H : \Sigma^l$ (`fw.kernel_shift`; the diagonal entries are the single-input shifts,
+# and `theory verify nngp.mc_agreement` uses the shift as its bias). For ReLU at criticality, two orthogonal inputs
+# at depth 2, and for the tanh network above ($n\,\mu$):
+
+# %%
+sp.simplify(fw.kernel_shift("relu", 2, n, (1, 0, 1), 2, 0)).evalf(6)
+
+# %%
+50 * fw.kernel_shift("tanh", 2, 50, (1.0, 0.3, 0.8), 1.5, 0.1)
+
+# %% [markdown]
 # ## 6. Fluctuations of the NTK
 #
 # The same conditioning carries the NTK. For a unit $k$ of layer $l$ the diagonal NTK $\Theta_{kk}$ is, given the
