@@ -354,6 +354,24 @@ def test_vertex_tensor_against_layer_kernels():
     assert np.all(np.abs(C - V) <= 5 * se + bias)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "abs"])
+def test_kernel_shift_of_degenerate_pairs_is_finite_and_exact(activation):
+    """Identical inputs: every entry is the single-input shift; antipodal inputs of an odd activation without bias:
+    the off-diagonal entry is minus it; a pair whose correlation sits a hair below 1 is continuous with the
+    identical pair. Bad Gram entries are a ValueError naming g."""
+    s = float(fw.finite_width(activation, 3, 100, 1.6, 0.1, 1.0).nngp_shift)
+    same = np.array(fw.kernel_shift(activation, 3, 100, (1.0, 1.0, 1.0), 1.6, 0.1), dtype=float).ravel()
+    np.testing.assert_allclose(same, [s, s, s], rtol=1e-12, atol=1e-15)
+    near = np.array(fw.kernel_shift(activation, 3, 100, (1.0, 1 - 1e-9, 1.0), 1.6, 0.1), dtype=float).ravel()
+    np.testing.assert_allclose(near, same, atol=1e-6 * max(abs(s), 1e-3))
+    if activation == "tanh":
+        flip = np.array(fw.kernel_shift("tanh", 3, 100, (1.0, -1.0, 1.0), 1.6, 0.0), dtype=float).ravel()
+        t = float(fw.finite_width("tanh", 3, 100, 1.6, 0.0, 1.0).nngp_shift)
+        np.testing.assert_allclose(flip, [t, -t, t], rtol=1e-9)
+    with pytest.raises(ValueError, match="g: expected"):
+        fw.kernel_shift(activation, 2, 10, (1.0, 2.0, 1.0), 1.6, 0.1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("activation, sw, rho", [("relu", 2.0, -0.5), ("erf", 5.0, -0.8)])
 def test_kernel_shift_of_two_inputs_against_layer_kernels(activation, sw, rho):

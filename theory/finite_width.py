@@ -465,6 +465,22 @@ def _tensor_layer(act):
     return sp.Matrix([diag11, lay.nngp, diag22]), J, sw**2 * cov, H
 
 
+def _inputs_gram(g):
+    """``g`` = (|x|²/d, x·x'/d, |x'|²/d) as SymPy numbers or symbols; numbers must be a Gram matrix (PSD)."""
+    try:
+        g = tuple(sp.sympify(x) for x in g)
+    except (TypeError, sp.SympifyError):
+        raise TypeError(f"g: expected three numbers or symbols (|x|²/d, x·x'/d, |x'|²/d), got {g!r}") from None
+    if len(g) != 3:
+        raise ValueError(f"g: expected three entries (|x|²/d, x·x'/d, |x'|²/d), got {len(g)}")
+    if all(x.is_number for x in g):
+        a, c, b = (float(x) for x in g)
+        if not (np.isfinite([a, b, c]).all() and a >= 0 and b >= 0 and c * c <= a * b * (1 + 1e-12)):
+            raise ValueError(f"g: expected |x|²/d >= 0, |x'|²/d >= 0 and (x·x'/d)² <= |x|²|x'|²/d² (a Gram matrix), "
+                             f"got {tuple(float(x) for x in g)}")
+    return g
+
+
 def _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2):
     r"""(Σ^L, μ^L) for two inputs, composed layer by layer from Σ⁰ = μ⁰ = 0 (the first layer is exactly Gaussian):
 
@@ -478,7 +494,7 @@ def _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2):
     kmap, J, N, H = _tensor_layer(act)
     args = (q11, q12, q22, sym.sigma_w2, sym.sigma_b2)
     sw, sb = _parameter(sigma_w2, "sigma_w2"), _parameter(sigma_b2, "sigma_b2")
-    g = tuple(sp.sympify(x) for x in g)
+    g = _inputs_gram(g)
     k = sp.Matrix([sb + sw * x for x in g])
     if all(sp.sympify(x).is_number for x in (*g, sw, sb, *widths)):
         shapes = {"K": (3,), "J": (3, 3), "N": (3, 3), "H": (3, 3, 3)}
@@ -490,12 +506,20 @@ def _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2):
         kv, sv, mv = np.array(k, dtype=float).ravel(), np.zeros((3, 3)), np.zeros(3)
         for w in widths:
             vals = (*kv, float(sw), float(sb))
-            if sv.any():  # Σ⁰ = μ⁰ = 0: J and H are not needed there, and can be infinite (ReLU, antipodal inputs)
+            if not sv.any():  # Σ⁰ = μ⁰ = 0: J and H are not needed there, and can be infinite (ReLU, antipodal)
+                sv = value("N", vals) / float(w)
+            elif kv[1] ** 2 < kv[0] * kv[2] * (1 - 1e-12):
                 jv = value("J", vals)
                 mv = jv @ mv + 0.5 * np.einsum("kij,ij->k", value("H", vals), sv)
                 sv = jv @ sv @ jv.T + value("N", vals) / float(w)
-            else:
-                sv = value("N", vals) / float(w)
+            else:  # |ρ^l| = 1 below the output: every network's pair is proportional here and from here on (the
+                # curvature across the pair can be infinite): entry 11 alone, then (1, c, c²) with c = K12/K11
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    j00, h000, n00 = value("J", vals)[0, 0], value("H", vals)[0, 0, 0], value("N", vals)[0, 0]
+                new = value("K", vals)
+                scale = np.array([1.0, new[1] / new[0], (new[1] / new[0]) ** 2])
+                mv = scale * (j00 * mv[0] + 0.5 * h000 * sv[0, 0])
+                sv = np.outer(scale, scale) * (j00**2 * sv[0, 0] + n00 / float(w))
             kv = value("K", vals)
         return sp.Matrix(sv), sp.Matrix(mv)
     sigma, mu = sp.zeros(3, 3), sp.zeros(3, 1)
