@@ -158,7 +158,7 @@ def _concentrates(seed, size):
 def _gaussian(seed, size):
     widths = sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048],
                    [64, 128, 256, 512, 1024, 2048, 4096])
-    networks = sized(size, 3000, 8000, 30000)
+    networks = sized(size, 3000, 24000, 60000)
     x = _inputs()[:1]
     kurt, kurt_se = [], []
     for width in widths:
