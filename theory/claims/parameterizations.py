@@ -50,7 +50,7 @@ def _checks(size, seed):
     """One coordinate check of every setup, shared by the claims below."""
     widths = sized(size, [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024, 2048],
                    [64, 128, 256, 512, 1024, 2048, 4096])
-    networks = sized(size, 4, 16, 24)
+    networks = sized(size, 4, 32, 48)
     X, Y = _batch()
     return coordinate_check(SETUPS, X, Y, widths, steps=STEPS, networks=networks,
                             seed=seed_for(seed, "parameterizations.coordinate_check"))
