@@ -372,9 +372,9 @@ def _gaps(seed, size):
     for width, count in _gap_design(size):
         mlp = _mlp(width)
         root = seed_for(seed, "dynamics.linearization", width)
-        gap, loss = [], []
-        for start in range(0, count, max(1, 2**20 // width)):
-            params = mlp.init(root, min(2**20 // width, count - start), start=start)
+        gap, loss, chunk = [], [], max(1, 2**20 // width)
+        for start in range(0, count, chunk):
+            params = mlp.init(root, min(chunk, count - start), start=start)
             run = train(mlp, params, X, Y, lr, LINEAR_STEPS, X_test=X_test, record_every=LINEAR_STEPS)
             f0, f = _outputs(run)
             linear = np.array([MSEDynamics(k[:TRAIN, :TRAIN], Y[:, 0], lr, discrete=True).predict(
