@@ -506,6 +506,7 @@ def _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2):
         kv, sv, mv = np.array(k, dtype=float).ravel(), np.zeros((3, 3)), np.zeros(3)
         for w in widths:
             vals = (*kv, float(sw), float(sb))
+            new_k = value("K", vals)
             if not sv.any():  # Σ⁰ = μ⁰ = 0: J and H are not needed there, and can be infinite (ReLU, antipodal)
                 sv = value("N", vals) / float(w)
             elif kv[1] ** 2 < kv[0] * kv[2] * (1 - 1e-12):
@@ -516,11 +517,10 @@ def _tensor_recursion(activation, depth, width, g, sigma_w2, sigma_b2):
                 # curvature across the pair can be infinite): entry 11 alone, then (1, c, c²) with c = K12/K11
                 with np.errstate(divide="ignore", invalid="ignore"):
                     j00, h000, n00 = value("J", vals)[0, 0], value("H", vals)[0, 0, 0], value("N", vals)[0, 0]
-                new = value("K", vals)
-                scale = np.array([1.0, new[1] / new[0], (new[1] / new[0]) ** 2])
+                scale = np.array([1.0, new_k[1] / new_k[0], (new_k[1] / new_k[0]) ** 2])
                 mv = scale * (j00 * mv[0] + 0.5 * h000 * sv[0, 0])
                 sv = np.outer(scale, scale) * (j00**2 * sv[0, 0] + n00 / float(w))
-            kv = value("K", vals)
+            kv = new_k
         return sp.Matrix(sv), sp.Matrix(mv)
     sigma, mu = sp.zeros(3, 3), sp.zeros(3, 1)
     for w in widths:

@@ -227,11 +227,6 @@ def _design(size, bases, minimum):
     return [(w, max(minimum, int(round(sized(size, *bases) * (64 / w) ** 0.5)))) for w in widths]
 
 
-def _sweep_design(size):
-    """(width, networks) of the lazy-training sweep."""
-    return _design(size, (24, 560, 1200), 8)
-
-
 @lru_cache(maxsize=4)
 def _sweep(seed, size):
     """Per width: relative changes of θ, Θ̂, K̂ over training."""
@@ -239,7 +234,8 @@ def _sweep(seed, size):
     inputs = np.concatenate([X, X_test])
     _, _, lr, _ = _theory()
     rows = {k: [] for k in ("parameters", "ntk", "nngp")}
-    for width, count in _sweep_design(size):
+    design = _design(size, (24, 560, 1200), 8)
+    for width, count in design:
         mlp = _mlp(width)
         params = mlp.init(seed_for(seed, "dynamics.sweep", width), count)
         run = train(mlp, params, X, Y, lr, STEPS, record_every=STEPS)
@@ -251,8 +247,7 @@ def _sweep(seed, size):
         }
         for key, values in per_network.items():
             rows[key].append(stats.mean_se(values))
-    return {key: np.array(v) for key, v in rows.items()} | {"widths": np.array([w for w, _ in _sweep_design(size)],
-                                                                                 float)}
+    return {key: np.array(v) for key, v in rows.items()} | {"widths": np.array([w for w, _ in design], float)}
 
 
 def _loglog(result, ylabel, title):
@@ -304,6 +299,14 @@ def _lazy_nngp(seed, size):
                         {"the n^-1/2 bound": -0.5})
 
 
+def _loss_controlled(values, f0_train):
+    """The mean over networks of ``values`` and its SE, with the initial loss ‖f_0(X) - Y‖² as a control variate
+    (:func:`theory.stats.controlled_mean`): its mean tr K(X, X) + ‖Y‖² is exact at one hidden layer."""
+    K, Y = _theory()[0], _data()[2]
+    loss = np.sum((f0_train - Y[:, 0]) ** 2, axis=1)
+    return stats.controlled_mean(values, loss, np.trace(K[:TRAIN, :TRAIN]) + np.sum(Y**2))
+
+
 #: ``dynamics.hierarchy``: widths 16 .. 8192 (nearly three decades; the velocity needs no training, so the range is
 #: cheap), networks ∝ n^{-0.6} (an equal share of the cost per decade would be n^{-1}; the narrow widths also pin the
 #: 1/n correction).
@@ -321,8 +324,7 @@ def _velocity(seed, size):
     normalized by the infinite-width Θ (a constant), so that only the velocity fluctuates."""
     X, X_test, Y = _data()
     inputs = np.concatenate([X, X_test])
-    K, theta, _, _ = _theory()
-    loss_mean = np.trace(K[:TRAIN, :TRAIN]) + np.sum(Y**2)
+    theta = _theory()[1]
     widths = sized(size, HIERARCHY_WIDTHS[1:-2], HIERARCHY_WIDTHS, HIERARCHY_WIDTHS + [16384])
     base = sized(size, 60, 400, 1200)
     rows = []
@@ -331,8 +333,7 @@ def _velocity(seed, size):
         count = max(12, int(round(base * (64 / width) ** 0.6)))
         params = mlp.init(seed_for(seed, "dynamics.hierarchy", width), count)
         velocity = np.linalg.norm(_kernel_velocity(mlp, params, X, Y, inputs), axis=(1, 2)) / np.linalg.norm(theta)
-        loss = np.sum((mlp.apply(params, X)[..., 0] - Y[:, 0]) ** 2, axis=1)
-        rows.append(stats.controlled_mean(velocity, loss, loss_mean))
+        rows.append(_loss_controlled(velocity, mlp.apply(params, X)[..., 0]))
     return np.array(widths, float), np.array(rows)
 
 
@@ -352,10 +353,6 @@ def _hierarchy(seed, size):
 LINEAR_STEPS = 5
 
 
-def _gap_design(size):
-    return _design(size, (800, 6000, 16000), 16)
-
-
 @lru_cache(maxsize=4)
 def _gaps(seed, size):
     """Per width, the mean over networks of the RMS gap |f_t - f^lin_t| over the train and test inputs at
@@ -366,13 +363,12 @@ def _gaps(seed, size):
     hidden layer, and the gap grows with it (correlation ~0.7: half the variance is removed)."""
     X, X_test, Y = _data()
     inputs = np.concatenate([X, X_test])
-    K, _, lr, _ = _theory()
-    loss_mean = np.trace(K[:TRAIN, :TRAIN]) + np.sum(Y**2)
-    rows = []
-    for width, count in _gap_design(size):
+    lr = _theory()[2]
+    rows, design = [], _design(size, (800, 6000, 16000), 16)
+    for width, count in design:
         mlp = _mlp(width)
         root = seed_for(seed, "dynamics.linearization", width)
-        gap, loss, chunk = [], [], max(1, 2**20 // width)
+        gap, start_train, chunk = [], [], max(1, 2**20 // width)
         for start in range(0, count, chunk):
             params = mlp.init(root, min(chunk, count - start), start=start)
             run = train(mlp, params, X, Y, lr, LINEAR_STEPS, X_test=X_test, record_every=LINEAR_STEPS)
@@ -380,9 +376,9 @@ def _gaps(seed, size):
             linear = np.array([MSEDynamics(k[:TRAIN, :TRAIN], Y[:, 0], lr, discrete=True).predict(
                 [LINEAR_STEPS], f0[e, :TRAIN], k[:, :TRAIN], f0[e])[0] for e, k in enumerate(mlp.ntk(params, inputs))])
             gap.append(np.sqrt(np.mean((f - linear) ** 2, axis=1)))
-            loss.append(np.sum((f0[:, :TRAIN] - Y[:, 0]) ** 2, axis=1))
-        rows.append(stats.controlled_mean(np.concatenate(gap), np.concatenate(loss), loss_mean))
-    return np.array([w for w, _ in _gap_design(size)], float), np.array(rows)
+            start_train.append(f0[:, :TRAIN])
+        rows.append(_loss_controlled(np.concatenate(gap), np.concatenate(start_train)))
+    return np.array([w for w, _ in design], float), np.array(rows)
 
 
 @claim("dynamics.linearization",
@@ -597,8 +593,8 @@ def _ce_gaps(mlp, params, X, labels, lr, steps):
     ``discrete=True``, exact: no discretization error to remove) -- every CE_EVERY steps up to ``steps``."""
     ntk0 = mlp.ntk(params, X)
     logits = _ce_descent(mlp, params, X, labels, lr, steps, CE_EVERY)
-    steps = np.arange(0, steps + 1, CE_EVERY)
-    linear = np.stack([cross_entropy_flow(k, labels, steps, lr, f0=f[:, None], discrete=True).train[..., 0]
+    recorded = np.arange(0, steps + 1, CE_EVERY)
+    linear = np.stack([cross_entropy_flow(k, labels, recorded, lr, f0=f[:, None], discrete=True).train[..., 0]
                        for k, f in zip(ntk0, logits[0])], axis=1)
     return np.sqrt(np.mean((logits - linear) ** 2, axis=2))
 
