@@ -236,10 +236,13 @@ def test_sized_rejects_unknown_sizes():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", ["finite_width.dntk", "dynamics.lazy.ntk", "parameterizations.ntk_hidden_updates",
-                                      "dynamics.linearization", "dynamics.cross_entropy"])
+                                      "dynamics.linearization", "dynamics.cross_entropy", "nngp.mc_agreement.relu",
+                                      "nngp.mc_agreement.tanh", "nngp.output_gaussian",
+                                      "parameterizations.sp_blows_up"])
 def test_claims_fixed_this_round_hold_and_reject_a_ten_percent_error(claim_id):
-    """At the default size (seed 0) each holds -- its rival (n^-1/2, or another parameterization's exponents) is
-    excluded -- and on the same measurements each perturbed prediction (x0.9, x1.1) is re-scored and rejected."""
+    """At the default size (seed 0) each holds -- its rival (n^-1/2, another parameterization's exponents, or the
+    kernel of one layer fewer) is excluded -- and on the same measurements each perturbed prediction (x0.9, x1.1) is
+    re-scored and rejected."""
     result, _ = claims.run(claims.select([claim_id])[0], seed=0)
     assert result.verdict == "holds", result.criterion
     rows = result.perturb(0.1)
